@@ -1,0 +1,5 @@
+//! `datadog-agent`: the ddlambda Lambda extension. Wiring only.
+
+mod event;
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! A local AWS Lambda platform.

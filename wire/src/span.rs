@@ -1,0 +1,100 @@
+//! The Datadog span model, as the v0.4 trace payload carries it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One span, field for field the v0.4 msgpack map real tracers send to `:8126`.
+///
+/// Zero and empty fields are omitted when encoding, as ddtrace does, and default when
+/// decoding, since tracers omit them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub resource: String,
+    /// Low 64 bits of the trace id (the high half is the `_dd.p.tid` meta tag).
+    #[serde(default)]
+    pub trace_id: u64,
+    #[serde(default)]
+    pub span_id: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub parent_id: u64,
+    /// Start, in nanoseconds since the Unix epoch.
+    #[serde(default)]
+    pub start: i64,
+    /// Duration in nanoseconds.
+    #[serde(default)]
+    pub duration: i64,
+    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    pub error: i32,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    pub r#type: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub span_links: Vec<SpanLink>,
+}
+
+/// A link from a span to another span context (v0.4 `span_links`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpanLink {
+    pub trace_id: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub trace_id_high: u64,
+    pub span_id: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tracestate: String,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub flags: u32,
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
+}
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+fn is_zero_i32(v: &i32) -> bool {
+    *v == 0
+}
+
+/// Encodes traces (each a list of spans) as a v0.4 body: a msgpack array of arrays of maps.
+pub fn encode_v04(traces: &[Vec<Span>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 * traces.iter().map(Vec::len).sum::<usize>().max(1));
+    // Writing into a Vec cannot fail, and every field of `Span` is msgpack-representable.
+    rmp_serde::encode::write_named(&mut out, traces).expect("v0.4 encoding into a Vec");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v04_round_trip_omits_empty_fields() {
+        let span = Span {
+            service: "svc".into(),
+            name: "aws.lambda".into(),
+            resource: "fn".into(),
+            trace_id: 1,
+            span_id: 2,
+            start: 10,
+            duration: 5,
+            ..Span::default()
+        };
+        let body = encode_v04(&[vec![span.clone()]]);
+        let back: Vec<Vec<Span>> = rmp_serde::from_slice(&body).unwrap();
+        assert_eq!(back, vec![vec![span]]);
+        // No parent_id, error, meta, metrics, type or span_links keys in the map.
+        assert!(!body.windows(9).any(|w| w == b"parent_id"));
+        assert!(!body.windows(4).any(|w| w == b"meta"));
+    }
+}
