@@ -73,6 +73,15 @@ pub enum Outgoing {
     Traces(TraceBatch),
     /// A tracer body forwarded unchanged.
     Forward(ForwardPayload),
+    /// Finished data-streams buckets of one (service, env); the Datadog sink encodes them with
+    /// `aggregate::streams::encode_pipeline_stats` for `/api/v0.1/pipeline_stats`.
+    PipelineStats(crate::aggregate::streams::PipelineStats),
+    /// Aggregated DogStatsD and enhanced-metric series, for `/api/v2/series`
+    /// (`aggregate::metrics::series::series_json_body`).
+    Series(crate::aggregate::metrics::series::SeriesBatch),
+    /// Aggregated distributions as agent sketches, for `/api/beta/sketches`
+    /// (`aggregate::metrics::sketches::sketch_payload_protobuf`).
+    Sketches(crate::aggregate::metrics::sketches::SketchBatch),
 }
 
 /// Spans ready for upstream.
@@ -89,4 +98,29 @@ pub struct TraceBatch {
 pub trait Drain: Send + Sync {
     /// Takes what is ready to send. `force` (SHUTDOWN) takes everything, open buckets too.
     fn drain(&self, now: SystemTime, force: bool) -> Vec<Outgoing>;
+}
+
+impl Outgoing {
+    /// A short name for logs and counters.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Traces(_) => "traces",
+            Self::Forward(f) => match f.kind {
+                ForwardKind::TracerStats => "tracer_stats",
+                ForwardKind::PipelineStats => "pipeline_stats",
+                ForwardKind::Telemetry => "telemetry",
+            },
+            Self::PipelineStats(_) => "dsm_pipeline_stats",
+            Self::Series(_) => "series",
+            Self::Sketches(_) => "sketches",
+        }
+    }
+
+    /// Spans carried (0 for everything but traces).
+    pub fn span_count(&self) -> u64 {
+        match self {
+            Self::Traces(b) => b.traces.iter().map(Vec::len).sum::<usize>() as u64,
+            Self::Forward(_) | Self::PipelineStats(_) | Self::Series(_) | Self::Sketches(_) => 0,
+        }
+    }
 }

@@ -1,0 +1,418 @@
+//! The bounded store of what awaits flushing, and the wrapper's signals about invocations.
+//!
+//! Listeners push [`Event`]s through the [`Inbox`] trait; the flusher takes what is ready with
+//! [`Buffer::take`]. The bound counts estimated in-memory bytes (decoded spans weigh more than
+//! their msgpack body); a payload that does not fit is refused whole (the newest data is the
+//! one dropped, so what is already held stays consistent) and counted.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::mem::size_of;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use ddlambda_wire::Span;
+use ddlambda_wire::invocation::{Hello, InvocationStart};
+use tokio::sync::watch;
+
+use crate::event::{Event, ForwardPayload, TracePayload, WrapperSignal};
+use crate::flush::stats::Counters;
+
+/// Where listeners hand what they received.
+pub trait Inbox: Send + Sync {
+    /// Stores `event`, or refuses it when the buffer is full.
+    fn push(&self, event: Event) -> Admission;
+}
+
+/// What happened to a pushed event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Accepted,
+    /// Over the buffer's bound: dropped and counted.
+    Dropped,
+    /// Spans while `DD_TRACE_ENABLED=false`: accepted, not kept, counted.
+    Disabled,
+}
+
+/// One buffered unit and the invocation it belongs to.
+#[derive(Debug)]
+pub struct Held {
+    /// The wrapper's request id, or the invocation open when it arrived (`None`: during init).
+    pub invocation: Option<String>,
+    pub item: HeldItem,
+    /// The estimate the bound counted.
+    pub bytes: usize,
+}
+
+#[derive(Debug)]
+pub enum HeldItem {
+    Traces(TracePayload),
+    Forward(ForwardPayload),
+}
+
+/// Which items a flush takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (end of invocation, SHUTDOWN).
+    All,
+    /// All but what belongs to the open invocation before its runtime is done (a background
+    /// flush must not split an invocation the wrapper is still reporting).
+    Settled,
+}
+
+/// The buffer. Cheap to share (`Arc`); every method takes `&self`.
+pub struct Buffer {
+    cap: usize,
+    trace_enabled: bool,
+    counters: Arc<Counters>,
+    state: Mutex<State>,
+    /// Bumped on every wrapper signal, so the lifecycle can wait for one.
+    signals: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    used: usize,
+    items: VecDeque<Held>,
+    current: Option<String>,
+    current_done: bool,
+    hello: Option<Hello>,
+    ended: HashSet<String>,
+    starts: HashMap<String, InvocationStart>,
+}
+
+impl Buffer {
+    pub fn new(cap: usize, trace_enabled: bool, counters: Arc<Counters>) -> Self {
+        Self {
+            cap,
+            trace_enabled,
+            counters,
+            state: Mutex::new(State::default()),
+            signals: watch::Sender::new(0),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves plain data behind; keep serving it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes currently held.
+    pub fn used(&self) -> usize {
+        self.state().used
+    }
+
+    /// The bound.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// INVOKE: `request_id` is now the open invocation; tracer spans without a request id
+    /// belong to it from now on.
+    pub fn open_invocation(&self, request_id: &str) {
+        let mut s = self.state();
+        s.current = Some(request_id.to_owned());
+        s.current_done = false;
+        // Signals of earlier invocations are no longer waited for.
+        s.ended.retain(|r| r == request_id);
+        s.starts.retain(|r, _| r == request_id);
+    }
+
+    /// The open invocation's runtime is done (`runtimeDone` or the wrapper's end signal).
+    pub fn runtime_done(&self, request_id: &str) {
+        let mut s = self.state();
+        if s.current.as_deref() == Some(request_id) {
+            s.current_done = true;
+        }
+    }
+
+    /// Whether a wrapper announced it sends an end signal for every request.
+    pub fn hello(&self) -> Option<Hello> {
+        self.state().hello.clone()
+    }
+
+    /// Whether the wrapper's end signal for `request_id` has arrived.
+    pub fn ended(&self, request_id: &str) -> bool {
+        self.state().ended.contains(request_id)
+    }
+
+    /// What the wrapper announced at the start of `request_id` (for error spans).
+    pub fn wrapper_start(&self, request_id: &str) -> Option<InvocationStart> {
+        self.state().starts.get(request_id).cloned()
+    }
+
+    /// Waits until the wrapper's end signal for `request_id` arrives, at most `timeout`.
+    /// Returns whether it arrived.
+    pub async fn wait_end(&self, request_id: &str, timeout: Duration) -> bool {
+        let mut rx = self.signals.subscribe();
+        let wait = async {
+            loop {
+                // Mark the current version seen before checking, so no signal slips between.
+                rx.borrow_and_update();
+                if self.ended(request_id) {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    // The sender lives as long as `self`: unreachable, but never spin.
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+
+    /// A receiver that changes on every wrapper signal.
+    pub fn signals(&self) -> watch::Receiver<u64> {
+        self.signals.subscribe()
+    }
+
+    /// Takes what `scope` allows, in arrival order.
+    pub fn take(&self, scope: Scope) -> Vec<Held> {
+        let mut s = self.state();
+        let keep_current = scope == Scope::Settled && !s.current_done;
+        let current = s.current.clone();
+        let mut taken = Vec::with_capacity(s.items.len());
+        let mut kept = VecDeque::new();
+        for held in s.items.drain(..) {
+            if keep_current && held.invocation.is_some() && held.invocation == current {
+                kept.push_back(held);
+            } else {
+                taken.push(held);
+            }
+        }
+        s.items = kept;
+        s.used = s.items.iter().map(|h| h.bytes).sum();
+        taken
+    }
+
+    fn signal(&self, signal: WrapperSignal) {
+        {
+            let mut s = self.state();
+            match signal {
+                WrapperSignal::Hello(h) => s.hello = Some(h),
+                WrapperSignal::Start(start) => {
+                    s.starts.insert(start.request_id.clone(), start);
+                }
+                WrapperSignal::End { request_id } => {
+                    s.ended.insert(request_id);
+                }
+            }
+        }
+        self.signals.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    fn admit(&self, request_id: Option<String>, item: HeldItem, bytes: usize, spans: u64) -> Admission {
+        let mut s = self.state();
+        if s.used + bytes > self.cap {
+            drop(s);
+            Counters::add(&self.counters.overflow_payloads, 1);
+            Counters::add(&self.counters.overflow_spans, spans);
+            Counters::add(&self.counters.overflow_bytes, bytes as u64);
+            return Admission::Dropped;
+        }
+        let invocation = request_id.or_else(|| s.current.clone());
+        s.used += bytes;
+        s.items.push_back(Held {
+            invocation,
+            item,
+            bytes,
+        });
+        Admission::Accepted
+    }
+}
+
+impl Inbox for Buffer {
+    fn push(&self, event: Event) -> Admission {
+        match event {
+            Event::Traces(payload) => {
+                let end = payload
+                    .end_of_invocation
+                    .then(|| payload.request_id.clone())
+                    .flatten();
+                let spans = payload.traces.iter().map(Vec::len).sum::<usize>() as u64;
+                let admission = if !self.trace_enabled {
+                    Counters::add(&self.counters.disabled_spans, spans);
+                    Admission::Disabled
+                } else {
+                    let bytes = trace_payload_bytes(&payload);
+                    let request_id = payload.request_id.clone();
+                    self.admit(request_id, HeldItem::Traces(payload), bytes, spans)
+                };
+                // The end signal counts even when the spans themselves were dropped: nothing
+                // more is coming, so nobody should wait for it.
+                if let Some(request_id) = end {
+                    self.signal(WrapperSignal::End { request_id });
+                }
+                admission
+            }
+            Event::Forward(payload) => {
+                let bytes = payload.body.len()
+                    + payload.path.len()
+                    + payload
+                        .headers
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len() + 48)
+                        .sum::<usize>()
+                    + size_of::<ForwardPayload>();
+                let request_id = payload.request_id.clone();
+                self.admit(request_id, HeldItem::Forward(payload), bytes, 0)
+            }
+            Event::Wrapper(signal) => {
+                self.signal(signal);
+                Admission::Accepted
+            }
+        }
+    }
+}
+
+/// In-memory size of a decoded payload, never less than its body.
+fn trace_payload_bytes(p: &TracePayload) -> usize {
+    let spans: usize = p.traces.iter().flatten().map(span_bytes).sum();
+    let overhead = size_of::<TracePayload>()
+        + p.traces.len() * size_of::<Vec<Span>>()
+        + p.lang.len()
+        + p.lang_version.len()
+        + p.tracer_version.len();
+    (spans + overhead).max(p.body_bytes)
+}
+
+/// Estimated heap + inline size of one span (B-tree nodes cost about a pointer pair per entry
+/// on top of the key and value).
+pub fn span_bytes(s: &Span) -> usize {
+    const ENTRY: usize = 2 * size_of::<String>() + 16;
+    size_of::<Span>()
+        + s.service.len()
+        + s.name.len()
+        + s.resource.len()
+        + s.r#type.len()
+        + s.meta
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + ENTRY)
+            .sum::<usize>()
+        + s.metrics
+            .keys()
+            .map(|k| k.len() + ENTRY)
+            .sum::<usize>()
+        + s.span_links.len() * 128
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ddlambda_wire::invocation::Hello;
+
+    fn payload(request_id: Option<&str>, spans: usize, end: bool) -> Event {
+        Event::Traces(TracePayload {
+            request_id: request_id.map(str::to_owned),
+            end_of_invocation: end,
+            traces: vec![
+                (0..spans)
+                    .map(|i| Span {
+                        name: "op".into(),
+                        span_id: i as u64 + 1,
+                        ..Span::default()
+                    })
+                    .collect(),
+            ],
+            ..TracePayload::default()
+        })
+    }
+
+    fn buffer(cap: usize) -> (Buffer, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        (Buffer::new(cap, true, counters.clone()), counters)
+    }
+
+    #[test]
+    fn overflow_drops_the_newest_and_counts_it() {
+        let (b, c) = buffer(4096);
+        let mut accepted = 0;
+        let mut dropped = 0;
+        for _ in 0..100 {
+            match b.push(payload(None, 3, false)) {
+                Admission::Accepted => accepted += 1,
+                Admission::Dropped => dropped += 1,
+                Admission::Disabled => unreachable!(),
+            }
+        }
+        assert!(accepted > 0 && dropped > 0);
+        assert!(b.used() <= 4096);
+        let snap = c.snapshot();
+        assert_eq!(snap.overflow_payloads, dropped);
+        assert_eq!(snap.overflow_spans, 3 * dropped);
+        let taken = b.take(Scope::All);
+        assert_eq!(taken.len() as u64, accepted);
+        assert_eq!(b.used(), 0);
+        // Room again after a flush.
+        assert_eq!(b.push(payload(None, 3, false)), Admission::Accepted);
+    }
+
+    #[test]
+    fn spans_belong_to_their_request_or_the_open_invocation() {
+        let (b, _) = buffer(1 << 20);
+        b.push(payload(None, 1, false));
+        b.open_invocation("r1");
+        b.push(payload(None, 1, false));
+        b.push(payload(Some("r0"), 1, false));
+        let owners: Vec<_> = b
+            .take(Scope::All)
+            .into_iter()
+            .map(|h| h.invocation)
+            .collect();
+        assert_eq!(
+            owners,
+            vec![None, Some("r1".to_owned()), Some("r0".to_owned())]
+        );
+    }
+
+    #[test]
+    fn settled_scope_holds_the_running_invocation() {
+        let (b, _) = buffer(1 << 20);
+        b.open_invocation("r1");
+        b.push(payload(Some("r1"), 2, false));
+        b.push(payload(Some("old"), 2, false));
+        let taken = b.take(Scope::Settled);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].invocation.as_deref(), Some("old"));
+        assert!(b.used() > 0);
+        b.runtime_done("r1");
+        assert_eq!(b.take(Scope::Settled).len(), 1);
+        assert_eq!(b.used(), 0);
+    }
+
+    #[test]
+    fn disabled_traces_are_counted_not_kept() {
+        let counters = Arc::new(Counters::default());
+        let b = Buffer::new(1 << 20, false, counters.clone());
+        assert_eq!(b.push(payload(Some("r"), 4, true)), Admission::Disabled);
+        assert_eq!(counters.snapshot().disabled_spans, 4);
+        assert!(b.take(Scope::All).is_empty());
+        assert!(b.ended("r"), "the end signal still counts");
+    }
+
+    #[tokio::test]
+    async fn waits_for_the_end_signal_bounded() {
+        let (b, _) = buffer(1 << 20);
+        let b = Arc::new(b);
+        b.push(Event::Wrapper(WrapperSignal::Hello(Hello {
+            runtime: "ddlambda-rust".into(),
+            version: "0".into(),
+        })));
+        assert!(b.hello().is_some());
+        b.open_invocation("r1");
+        assert!(!b.wait_end("r1", Duration::from_millis(20)).await);
+        let pusher = b.clone();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            pusher.push(payload(Some("r1"), 1, true));
+        });
+        assert!(b.wait_end("r1", Duration::from_secs(10)).await);
+        task.await.unwrap();
+        // An end via the dedicated route works too.
+        b.open_invocation("r2");
+        b.push(Event::Wrapper(WrapperSignal::End {
+            request_id: "r2".into(),
+        }));
+        assert!(b.wait_end("r2", Duration::from_millis(1)).await);
+        assert!(!b.ended("r1"), "signals of earlier invocations are pruned");
+    }
+}

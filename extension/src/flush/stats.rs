@@ -1,0 +1,89 @@
+//! Counters of everything that did not go upstream as planned: dropped at the buffer's bound,
+//! retried, carried to a later flush, refused by the intake, given up at SHUTDOWN. Logged at
+//! each flush; readable by anyone holding the [`Counters`] (the extension-metrics path).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use serde::Serialize;
+
+/// Running totals since start. Every field only grows.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Payloads refused because the buffer was full (the newest data is the one dropped).
+    pub overflow_payloads: AtomicU64,
+    pub overflow_spans: AtomicU64,
+    pub overflow_bytes: AtomicU64,
+    /// Spans received while `DD_TRACE_ENABLED=false`.
+    pub disabled_spans: AtomicU64,
+    /// Upstream requests that succeeded.
+    pub sent_requests: AtomicU64,
+    pub sent_spans: AtomicU64,
+    /// Attempts repeated after a retryable failure.
+    pub retries: AtomicU64,
+    /// Items a flush could not deliver and handed to the next one.
+    pub carried: AtomicU64,
+    /// Items the intake refused for good (4xx other than 408 and 429).
+    pub rejected_requests: AtomicU64,
+    pub rejected_spans: AtomicU64,
+    /// Items still undelivered when the extension exited (SHUTDOWN budget spent).
+    pub lost_at_shutdown_requests: AtomicU64,
+    pub lost_at_shutdown_spans: AtomicU64,
+    /// Carried items dropped because the carry-over store was full.
+    pub carry_overflow_requests: AtomicU64,
+    pub carry_overflow_spans: AtomicU64,
+}
+
+/// A copy of [`Counters`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    pub overflow_payloads: u64,
+    pub overflow_spans: u64,
+    pub overflow_bytes: u64,
+    pub disabled_spans: u64,
+    pub sent_requests: u64,
+    pub sent_spans: u64,
+    pub retries: u64,
+    pub carried: u64,
+    pub rejected_requests: u64,
+    pub rejected_spans: u64,
+    pub lost_at_shutdown_requests: u64,
+    pub lost_at_shutdown_spans: u64,
+    pub carry_overflow_requests: u64,
+    pub carry_overflow_spans: u64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            overflow_payloads: self.overflow_payloads.load(Relaxed),
+            overflow_spans: self.overflow_spans.load(Relaxed),
+            overflow_bytes: self.overflow_bytes.load(Relaxed),
+            disabled_spans: self.disabled_spans.load(Relaxed),
+            sent_requests: self.sent_requests.load(Relaxed),
+            sent_spans: self.sent_spans.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            carried: self.carried.load(Relaxed),
+            rejected_requests: self.rejected_requests.load(Relaxed),
+            rejected_spans: self.rejected_spans.load(Relaxed),
+            lost_at_shutdown_requests: self.lost_at_shutdown_requests.load(Relaxed),
+            lost_at_shutdown_spans: self.lost_at_shutdown_spans.load(Relaxed),
+            carry_overflow_requests: self.carry_overflow_requests.load(Relaxed),
+            carry_overflow_spans: self.carry_overflow_spans.load(Relaxed),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Whether anything was lost or refused (what deserves a warning rather than a debug line).
+    pub fn has_losses(&self) -> bool {
+        self.overflow_payloads
+            + self.rejected_requests
+            + self.lost_at_shutdown_requests
+            + self.carry_overflow_requests
+            > 0
+    }
+}

@@ -1,0 +1,207 @@
+//! The Telemetry API receiver: a tolerant HTTP listener for the platform's record batches.
+//!
+//! Every record is parsed on its own; an unknown type or a malformed record is logged and
+//! skipped, and the batch is always answered 200 (a 4xx would only make Lambda redeliver the
+//! same batch, or drop it whole as the `lambda-extension` crate does). It binds `0.0.0.0`
+//! because Lambda posts to the sandbox's own address (`sandbox.localdomain`), not loopback.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// Lambda sends at most `maxBytes` (256 KiB) per batch; leave ample room.
+const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// One platform record, classified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// `type`, e.g. `platform.runtimeDone`.
+    pub kind: String,
+    /// `record.requestId` when there is one.
+    pub request_id: Option<String>,
+    /// The whole record as received (`time`, `type`, `record`), for observers.
+    pub raw: Value,
+}
+
+impl Record {
+    pub fn is_runtime_done(&self) -> bool {
+        self.kind == "platform.runtimeDone"
+    }
+
+    /// `record.status` of a runtimeDone or report (`success`, `timeout`, `error`, `failure`).
+    pub fn status(&self) -> Option<&str> {
+        self.raw.get("record")?.get("status")?.as_str()
+    }
+}
+
+/// Something that wants to see every platform record (enhanced metrics, error spans).
+pub trait TelemetryObserver: Send + Sync {
+    fn on_platform_record(&self, record: &Value);
+}
+
+/// Parses one batch. Never fails: bad items are skipped with a log line.
+pub fn parse_batch(body: &[u8]) -> Vec<Record> {
+    let items = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(items)) => items,
+        Ok(other) => {
+            tracing::warn!("telemetry batch is not a JSON array (a {}); skipped", kind_of(&other));
+            return Vec::new();
+        }
+        Err(e) => {
+            tracing::warn!("telemetry batch is not JSON ({e}); skipped");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let Some(kind) = item.get("type").and_then(Value::as_str) else {
+            tracing::warn!("telemetry record {i} has no string `type`; skipped");
+            continue;
+        };
+        let kind = kind.to_owned();
+        if !kind.starts_with("platform.") {
+            tracing::debug!("telemetry record {i} of type {kind:?} ignored");
+            continue;
+        }
+        let request_id = item
+            .get("record")
+            .and_then(|r| r.get("requestId"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        out.push(Record {
+            kind,
+            request_id,
+            raw: item,
+        });
+    }
+    out
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Binds the receiver on all interfaces (see the module doc).
+pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).await
+}
+
+/// Serves batches from `listener`, sending every record to `records`.
+pub async fn serve(listener: TcpListener, records: mpsc::UnboundedSender<Record>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("telemetry listener accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let records = records.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(req, records.clone()));
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!("telemetry connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    records: mpsc::UnboundedSender<Record>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let body = match Limited::new(req.into_body(), MAX_BATCH_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            tracing::warn!("telemetry batch unreadable ({e}); skipped");
+            return Ok(ok());
+        }
+    };
+    for record in parse_batch(&body) {
+        // The receiver is gone only while the process exits.
+        let _ = records.send(record);
+    }
+    Ok(ok())
+}
+
+fn ok() -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(b"OK")));
+    *r.status_mut() = StatusCode::OK;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_bad_records_and_keeps_the_rest() {
+        let body = br#"[
+            {"time":"2026-11-23T00:00:00.000Z","type":"platform.start","record":{"requestId":"r1","version":"$LATEST"}},
+            {"time":"2026-11-23T00:00:00.010Z","type":"platform.restoreRuntimeDone","record":{}},
+            {"type": 5},
+            "garbage",
+            {"time":"2026-11-23T00:00:00.020Z","type":"platform.runtimeDone","record":{"requestId":"r1","status":"success","metrics":{"durationMs":3.2}}},
+            {"time":"2026-11-23T00:00:00.020Z","type":"function","record":"hello"}
+        ]"#;
+        let records = parse_batch(body);
+        let kinds: Vec<_> = records.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["platform.start", "platform.restoreRuntimeDone", "platform.runtimeDone"]
+        );
+        assert!(records[2].is_runtime_done());
+        assert_eq!(records[2].request_id.as_deref(), Some("r1"));
+        assert_eq!(records[2].status(), Some("success"));
+        assert!(parse_batch(b"{not json").is_empty());
+        assert!(parse_batch(br#"{"type":"platform.start"}"#).is_empty());
+    }
+
+    #[tokio::test]
+    async fn answers_200_even_to_a_bad_batch() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let server = tokio::spawn(serve(listener, tx));
+        let client = reqwest::Client::new();
+        let bad = client
+            .post(format!("http://{addr}/"))
+            .body("[{\"type\":\"platform.unknownThing\"}, 1, {\"type\":\"platform.runtimeDone\",\"record\":{\"requestId\":\"x\"}}]")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 200);
+        let first = rx.recv().await.unwrap();
+        assert_eq!(first.kind, "platform.unknownThing");
+        let second = rx.recv().await.unwrap();
+        assert_eq!(second.request_id.as_deref(), Some("x"));
+        let garbage = client
+            .post(format!("http://{addr}/"))
+            .body("not json at all")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(garbage.status(), 200);
+        server.abort();
+    }
+}

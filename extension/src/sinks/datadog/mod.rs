@@ -1,0 +1,277 @@
+//! The Datadog intake: HTTP, headers, compression and status handling. Payload encodings live
+//! beside it (`traces.rs`: AgentPayload; `stats.rs`: tracer stats) and in their aggregators.
+//!
+//! Connections are never pooled: Lambda freezes the sandbox between invocations and a pooled
+//! socket is stale after a thaw (bottlecap does the same). The HTTP client, whose TLS set-up
+//! loads root certificates, is built on first use or by [`Sink::warm_up`], never on the init
+//! path.
+
+pub mod stats;
+pub mod traces;
+
+use std::io::Write;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use http::StatusCode;
+
+use super::{SendError, Sink};
+use crate::event::{ForwardKind, ForwardPayload, Outgoing};
+
+/// Headers a forwarded tracer request must not pass on.
+const HOP_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "keep-alive",
+    "dd-api-key",
+    "expect",
+];
+
+/// Where and how to reach the intake.
+pub struct DatadogConfig {
+    pub api_key: String,
+    /// `https://trace.agent.<site>` or `DD_APM_DD_URL`.
+    pub trace_base: String,
+    /// `https://instrumentation-telemetry-intake.<site>` or `DD_APM_TELEMETRY_DD_URL`.
+    pub telemetry_base: String,
+    /// `https://api.<site>` or `DD_DD_URL` / `DD_URL`.
+    pub metrics_base: String,
+    /// `DD_ENV`, set on forwarded stats as the agent env.
+    pub env: String,
+}
+
+pub struct DatadogSink {
+    config: DatadogConfig,
+    client: OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl DatadogSink {
+    pub fn new(config: DatadogConfig) -> Self {
+        Self {
+            config,
+            client: OnceLock::new(),
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, SendError> {
+        self.client
+            .get_or_init(build_client)
+            .as_ref()
+            .map_err(|e| SendError::Retryable(format!("HTTP client unavailable: {e}")))
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
+        let client = self.client()?;
+        let mut req = client
+            .post(url)
+            .timeout(timeout)
+            .header("DD-API-KEY", &self.config.api_key);
+        for (k, v) in &headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req.body(body).send().await.map_err(|e| {
+            // reqwest's error text names the URL, never the headers: no key leaks.
+            SendError::Retryable(format!("POST {url}: {}", error_chain(&e)))
+        })?;
+        classify(url, resp.status())
+    }
+}
+
+/// Maps an intake status to success, retry or refusal (the Go agent's rule plus 429).
+pub fn classify(url: &str, status: StatusCode) -> Result<(), SendError> {
+    if status.is_success() {
+        Ok(())
+    } else if status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+    {
+        Err(SendError::Retryable(format!("POST {url}: HTTP {status}")))
+    } else {
+        Err(SendError::Rejected(format!("POST {url}: HTTP {status}")))
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn build_client() -> Result<reqwest::Client, String> {
+    // reqwest is built without a bundled crypto provider; ring is ours. A second install
+    // (another component did it first) is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .user_agent(concat!("ddlambda-extension/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| error_chain(&e))
+}
+
+/// Gzip at the fast level: flush time matters more than bytes on a loopback-near intake.
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), Compression::fast());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
+fn forwarded_headers(f: &ForwardPayload) -> Vec<(String, String)> {
+    f.headers
+        .iter()
+        .filter(|(k, _)| !HOP_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)))
+        .cloned()
+        .collect()
+}
+
+impl Sink for DatadogSink {
+    async fn send(&self, item: &Outgoing, timeout: Duration) -> Result<(), SendError> {
+        match item {
+            Outgoing::Traces(batch) => {
+                let body = traces::encode(batch);
+                let url = format!("{}/api/v0.2/traces", self.config.trace_base);
+                let mut headers = vec![
+                    ("Content-Type".to_owned(), "application/x-protobuf".to_owned()),
+                    ("Content-Encoding".to_owned(), "gzip".to_owned()),
+                ];
+                if !batch.lang.is_empty() {
+                    headers.extend([
+                        ("X-Datadog-Reported-Languages".to_owned(), batch.lang.clone()),
+                        ("Datadog-Meta-Lang".to_owned(), batch.lang.clone()),
+                        ("Datadog-Meta-Lang-Version".to_owned(), batch.lang_version.clone()),
+                        ("Datadog-Meta-Tracer-Version".to_owned(), batch.tracer_version.clone()),
+                    ]);
+                }
+                self.post(&url, headers, gzip(&body), timeout).await
+            }
+            Outgoing::Forward(f) => match f.kind {
+                ForwardKind::TracerStats => {
+                    let body = stats::wrap_client_stats(&f.body, &self.config.env)
+                        .map_err(|e| SendError::Rejected(e.to_string()))?;
+                    let url = format!("{}/api/v0.2/stats", self.config.trace_base);
+                    let mut headers: Vec<_> = forwarded_headers(f)
+                        .into_iter()
+                        .filter(|(k, _)| {
+                            !k.eq_ignore_ascii_case("content-type")
+                                && !k.eq_ignore_ascii_case("content-encoding")
+                        })
+                        .collect();
+                    headers.push(("Content-Type".to_owned(), "application/msgpack".to_owned()));
+                    headers.push(("Content-Encoding".to_owned(), "gzip".to_owned()));
+                    self.post(&url, headers, gzip(&body), timeout).await
+                }
+                ForwardKind::PipelineStats => {
+                    let url = format!("{}/api/v0.1/pipeline_stats", self.config.trace_base);
+                    self.post(&url, forwarded_headers(f), f.body.to_vec(), timeout)
+                        .await
+                }
+                ForwardKind::Telemetry => {
+                    let url = format!("{}{}", self.config.telemetry_base, f.path);
+                    self.post(&url, forwarded_headers(f), f.body.to_vec(), timeout)
+                        .await
+                }
+            },
+            Outgoing::Series(batch) => {
+                let body = crate::aggregate::metrics::series::series_json_body(batch);
+                let url = format!("{}/api/v2/series", self.config.metrics_base);
+                let headers = vec![
+                    ("Content-Type".to_owned(), "application/json".to_owned()),
+                    ("Content-Encoding".to_owned(), "gzip".to_owned()),
+                ];
+                self.post(&url, headers, gzip(&body), timeout).await
+            }
+            Outgoing::Sketches(batch) => {
+                let body = crate::aggregate::metrics::sketches::sketch_payload_protobuf(batch);
+                let url = format!("{}/api/beta/sketches", self.config.metrics_base);
+                let headers = vec![
+                    ("Content-Type".to_owned(), "application/x-protobuf".to_owned()),
+                    ("Content-Encoding".to_owned(), "gzip".to_owned()),
+                ];
+                self.post(&url, headers, gzip(&body), timeout).await
+            }
+            Outgoing::PipelineStats(p) => {
+                let body = crate::aggregate::streams::encode_pipeline_stats(p)
+                    .map_err(|e| SendError::Rejected(format!("encoding pipeline stats: {e}")))?;
+                let url = format!("{}/api/v0.1/pipeline_stats", self.config.trace_base);
+                let headers = vec![
+                    ("Content-Type".to_owned(), "application/msgpack".to_owned()),
+                    ("Content-Encoding".to_owned(), "gzip".to_owned()),
+                ];
+                self.post(&url, headers, body, timeout).await
+            }
+        }
+    }
+
+    fn warm_up(&self) {
+        let _ = self.client();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes() {
+        let u = "http://x";
+        assert!(classify(u, StatusCode::ACCEPTED).is_ok());
+        for s in [500, 502, 503, 408, 429] {
+            assert!(matches!(
+                classify(u, StatusCode::from_u16(s).unwrap()),
+                Err(SendError::Retryable(_))
+            ));
+        }
+        for s in [400, 403, 404, 413] {
+            assert!(matches!(
+                classify(u, StatusCode::from_u16(s).unwrap()),
+                Err(SendError::Rejected(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        use std::io::Read;
+        let body = b"hello hello hello".repeat(100);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&gzip(&body)[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, body);
+    }
+
+    #[test]
+    fn hop_headers_and_api_keys_are_not_forwarded() {
+        let f = ForwardPayload {
+            kind: ForwardKind::PipelineStats,
+            path: "/v0.1/pipeline_stats".into(),
+            headers: vec![
+                ("Host".into(), "127.0.0.1:8126".into()),
+                ("Content-Length".into(), "3".into()),
+                ("dd-api-key".into(), "user-key".into()),
+                ("Content-Encoding".into(), "gzip".into()),
+            ],
+            body: bytes::Bytes::from_static(b"abc"),
+            request_id: None,
+        };
+        assert_eq!(
+            forwarded_headers(&f),
+            vec![("Content-Encoding".to_owned(), "gzip".to_owned())]
+        );
+    }
+}

@@ -1,0 +1,342 @@
+//! Spans → the trace intake's `AgentPayload` protobuf (`/api/v0.2/traces`), using the published
+//! `libdd-trace-protobuf` types. Pure functions: the sink does HTTP, compression and headers.
+//!
+//! What the Datadog agent does between a tracer and the intake, and we therefore do here:
+//! - one `TraceChunk` per trace as received, its `priority` from the root span's
+//!   `_sampling_priority_v1` and its `origin` from the root's `_dd.origin` (`lambda` when absent);
+//! - `_top_level` (what the intake reads) on the spans marked `_dd.top_level` (what tracers
+//!   write; the trace agent marks them on arrival for tracers that do not);
+//! - `_dd.compute_stats: 1` on the first span of each chunk, asking the backend to compute APM
+//!   stats, as bottlecap does when the extension does not compute them itself;
+//! - the tracer payload's `env`, `app_version`, `runtime_id` from the root spans (libdatadog's
+//!   agentless rule).
+//!
+//! Function tags and `_dd.origin` on every span are the flusher's (`flush::enrich`): by the time
+//! a batch gets here they are in each span's meta.
+
+use std::collections::{HashMap, HashSet};
+
+use ddlambda_wire::{Span, SpanLink};
+use libdd_trace_protobuf::pb;
+use prost::Message;
+
+use crate::event::TraceBatch;
+
+/// The agent's "no sampling decision" priority (`sampler.PriorityNone`).
+pub const PRIORITY_NONE: i32 = i8::MIN as i32;
+/// The chunk origin when the root span names none.
+pub const LAMBDA_ORIGIN: &str = "lambda";
+
+const SAMPLING_PRIORITY_KEY: &str = "_sampling_priority_v1";
+const ORIGIN_KEY: &str = "_dd.origin";
+const TRACER_TOP_LEVEL_KEY: &str = ddlambda_wire::trace::TOP_LEVEL_KEY;
+const TOP_LEVEL_KEY: &str = "_top_level";
+const COMPUTE_STATS_KEY: &str = "_dd.compute_stats";
+
+/// Encodes a batch as the protobuf body of `POST /api/v0.2/traces` (before compression).
+pub fn encode(batch: &TraceBatch) -> Vec<u8> {
+    agent_payload(batch).encode_to_vec()
+}
+
+/// Builds the `AgentPayload` for a batch: one tracer payload (a batch is one tracer's), one
+/// chunk per trace. Empty traces are left out.
+pub fn agent_payload(batch: &TraceBatch) -> pb::AgentPayload {
+    let chunks: Vec<pb::TraceChunk> = batch
+        .traces
+        .iter()
+        .filter(|t| !t.is_empty())
+        .map(|t| chunk(t))
+        .collect();
+    let root_meta = |key: &str| {
+        batch
+            .traces
+            .iter()
+            .filter_map(|t| t.get(root_index(t)?))
+            .find_map(|root| root.meta.get(key).filter(|v| !v.is_empty()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let tracer_payload = pb::TracerPayload {
+        container_id: String::new(),
+        language_name: batch.lang.clone(),
+        language_version: batch.lang_version.clone(),
+        tracer_version: batch.tracer_version.clone(),
+        runtime_id: root_meta("runtime-id"),
+        env: root_meta("env"),
+        hostname: root_meta("_dd.hostname"),
+        app_version: root_meta("version"),
+        tags: HashMap::new(),
+        chunks,
+        // Field 11 means different things in the agent's and libdatadog's copies: never set.
+        container_debug: None,
+    };
+    pb::AgentPayload {
+        // Lambda has no host: the function tags identify the source.
+        host_name: String::new(),
+        env: tracer_payload.env.clone(),
+        tracer_payloads: vec![tracer_payload],
+        tags: HashMap::new(),
+        agent_version: concat!("ddlambda-extension/", env!("CARGO_PKG_VERSION")).to_owned(),
+        // libdatadog's values for an agent that does no sampling of its own.
+        target_tps: 60.0,
+        error_tps: 60.0,
+        rare_sampler_enabled: false,
+        idx_tracer_payloads: Vec::new(),
+    }
+}
+
+/// One trace as a chunk, with the agent's per-chunk processing applied.
+fn chunk(trace: &[Span]) -> pb::TraceChunk {
+    let root = root_index(trace).map(|i| &trace[i]);
+    let priority = root
+        .and_then(|r| r.metrics.get(SAMPLING_PRIORITY_KEY))
+        .or_else(|| {
+            trace
+                .iter()
+                .find_map(|s| s.metrics.get(SAMPLING_PRIORITY_KEY))
+        })
+        .map_or(PRIORITY_NONE, |p| *p as i32);
+    let origin = root
+        .and_then(|r| r.meta.get(ORIGIN_KEY))
+        .filter(|o| !o.is_empty())
+        .map_or(LAMBDA_ORIGIN, String::as_str)
+        .to_owned();
+
+    let mut spans: Vec<pb::Span> = trace.iter().map(span).collect();
+    mark_top_level(trace, &mut spans);
+    if let Some(first) = spans.first_mut() {
+        first
+            .meta
+            .entry(COMPUTE_STATS_KEY.to_owned())
+            .or_insert_with(|| "1".to_owned());
+    }
+    pb::TraceChunk {
+        priority,
+        origin,
+        spans,
+        tags: HashMap::new(),
+        dropped_trace: false,
+    }
+}
+
+/// The root of a trace: the span without a parent, else the one whose parent is not in the
+/// trace (a partial flush), else the last span (the agent's `GetRoot` fallback).
+fn root_index(trace: &[Span]) -> Option<usize> {
+    if trace.is_empty() {
+        return None;
+    }
+    if let Some(i) = trace.iter().position(|s| s.parent_id == 0) {
+        return Some(i);
+    }
+    let ids: HashSet<u64> = trace.iter().map(|s| s.span_id).collect();
+    Some(
+        trace
+            .iter()
+            .position(|s| !ids.contains(&s.parent_id))
+            .unwrap_or(trace.len() - 1),
+    )
+}
+
+/// The intake reads `_top_level`; tracers (and the trace agent on arrival, for tracers that do
+/// not compute it: `wire::trace::mark_top_level`) write `_dd.top_level`. The agent's
+/// `UpdateTracerTopLevel`.
+fn mark_top_level(trace: &[Span], spans: &mut [pb::Span]) {
+    for (source, out) in trace.iter().zip(spans) {
+        if source.metrics.get(TRACER_TOP_LEVEL_KEY) == Some(&1.0) {
+            out.metrics.insert(TOP_LEVEL_KEY.to_owned(), 1.0);
+        }
+    }
+}
+
+fn span(s: &Span) -> pb::Span {
+    pb::Span {
+        service: s.service.clone(),
+        name: s.name.clone(),
+        resource: s.resource.clone(),
+        trace_id: s.trace_id,
+        span_id: s.span_id,
+        parent_id: s.parent_id,
+        start: s.start,
+        duration: s.duration,
+        error: s.error,
+        meta: s.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        metrics: s.metrics.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        r#type: s.r#type.clone(),
+        meta_struct: HashMap::new(),
+        span_links: s.span_links.iter().map(link).collect(),
+        span_events: Vec::new(),
+    }
+}
+
+fn link(l: &SpanLink) -> pb::SpanLink {
+    pb::SpanLink {
+        trace_id: l.trace_id,
+        trace_id_high: l.trace_id_high,
+        span_id: l.span_id,
+        attributes: l
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        tracestate: l.tracestate.clone(),
+        flags: l.flags,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ddlambda_wire::trace::{decode_v04, decode_v05};
+
+    const PYTHON_V04: &[u8] =
+        include_bytes!("../../../../tests/fixtures/payloads/python-v04.msgpack");
+    const PYTHON_V05: &[u8] =
+        include_bytes!("../../../../tests/fixtures/payloads/python-v05.msgpack");
+    const NODE_V04: &[u8] = include_bytes!("../../../../tests/fixtures/payloads/node-v04.msgpack");
+
+    fn batch(traces: Vec<Vec<Span>>, lang: &str) -> TraceBatch {
+        TraceBatch {
+            traces,
+            lang: lang.into(),
+            lang_version: "3.11.7".into(),
+            tracer_version: "4.16.0".into(),
+        }
+    }
+
+    fn round_trip(batch: &TraceBatch) -> pb::AgentPayload {
+        pb::AgentPayload::decode(encode(batch).as_slice()).expect("our own bytes decode")
+    }
+
+    #[test]
+    fn every_span_field_survives_the_round_trip() {
+        let traces = decode_v04(PYTHON_V04).unwrap();
+        let payload = round_trip(&batch(traces.clone(), "python"));
+        assert_eq!(payload.tracer_payloads.len(), 1);
+        let tp = &payload.tracer_payloads[0];
+        assert_eq!(
+            (tp.language_name.as_str(), tp.language_version.as_str()),
+            ("python", "3.11.7")
+        );
+        assert_eq!(tp.tracer_version, "4.16.0");
+        assert_eq!(tp.env, "demo");
+        assert_eq!(tp.runtime_id, traces[0][0].meta["runtime-id"]);
+        let chunk = &tp.chunks[0];
+        assert_eq!(chunk.priority, 1);
+        assert_eq!(chunk.origin, "lambda");
+        for (sent, got) in traces[0].iter().zip(&chunk.spans) {
+            assert_eq!(got.name, sent.name);
+            assert_eq!(got.service, sent.service);
+            assert_eq!(got.resource, sent.resource);
+            assert_eq!(got.r#type, sent.r#type);
+            assert_eq!(
+                (got.trace_id, got.span_id, got.parent_id),
+                (sent.trace_id, sent.span_id, sent.parent_id)
+            );
+            assert_eq!(
+                (got.start, got.duration, got.error),
+                (sent.start, sent.duration, sent.error)
+            );
+            for (k, v) in &sent.meta {
+                assert_eq!(got.meta.get(k), Some(v), "meta {k}");
+            }
+            for (k, v) in &sent.metrics {
+                assert_eq!(got.metrics.get(k), Some(v), "metric {k}");
+            }
+            assert_eq!(got.span_links.len(), sent.span_links.len());
+        }
+        let link = &chunk.spans[0].span_links[0];
+        assert_eq!(link.trace_id_high, 0x1234567890ABCDEF);
+        assert_eq!(link.attributes["link.kind"], "follows");
+        assert_eq!(chunk.spans[0].meta[COMPUTE_STATS_KEY], "1");
+        assert!(!chunk.spans[1].meta.contains_key(COMPUTE_STATS_KEY));
+    }
+
+    #[test]
+    fn v05_spans_encode_like_v04_spans() {
+        let payload = round_trip(&batch(decode_v05(PYTHON_V05).unwrap(), "python"));
+        let chunk = &payload.tracer_payloads[0].chunks[0];
+        assert_eq!(chunk.spans.len(), 3);
+        assert_eq!(chunk.priority, 1);
+    }
+
+    #[test]
+    fn the_tracers_top_level_marks_are_trusted() {
+        // ddtrace marks web.request and db.query (another service), not cache.get.
+        let payload = round_trip(&batch(decode_v04(PYTHON_V04).unwrap(), "python"));
+        let top: Vec<bool> = payload.tracer_payloads[0].chunks[0]
+            .spans
+            .iter()
+            .map(|s| s.metrics.get(TOP_LEVEL_KEY) == Some(&1.0))
+            .collect();
+        assert_eq!(top, [true, true, false]);
+    }
+
+    #[test]
+    fn only_marked_spans_are_top_level_upstream() {
+        // dd-trace marks only its root; the trace agent marks the rest on arrival.
+        let mut traces = decode_v04(NODE_V04).unwrap();
+        let unmarked = round_trip(&batch(traces.clone(), "nodejs"));
+        let top = |p: &pb::AgentPayload| -> Vec<bool> {
+            p.tracer_payloads[0].chunks[0]
+                .spans
+                .iter()
+                .map(|s| s.metrics.get(TOP_LEVEL_KEY) == Some(&1.0))
+                .collect()
+        };
+        assert_eq!(top(&unmarked), [true, false, false]);
+        ddlambda_wire::trace::mark_top_level(&mut traces[0]);
+        assert_eq!(
+            top(&round_trip(&batch(traces, "nodejs"))),
+            [true, true, false]
+        );
+    }
+
+    #[test]
+    fn priority_and_origin_come_from_the_root() {
+        let span = |id, parent, priority: Option<f64>, origin: Option<&str>| {
+            let mut s = Span {
+                span_id: id,
+                parent_id: parent,
+                trace_id: 9,
+                ..Span::default()
+            };
+            if let Some(p) = priority {
+                s.metrics.insert(SAMPLING_PRIORITY_KEY.into(), p);
+            }
+            if let Some(o) = origin {
+                s.meta.insert(ORIGIN_KEY.into(), o.into());
+            }
+            s
+        };
+        let traces = vec![
+            // Root listed last, child without priority.
+            vec![
+                span(2, 1, None, None),
+                span(1, 0, Some(2.0), Some("synthetics")),
+            ],
+            // A partial flush: no span without a parent; priority only on a child.
+            vec![span(5, 4, None, None), span(6, 5, Some(-1.0), None)],
+            // No decision at all.
+            vec![span(7, 0, None, None)],
+            vec![],
+        ];
+        let payload = round_trip(&batch(traces, "rust"));
+        let chunks = &payload.tracer_payloads[0].chunks;
+        assert_eq!(chunks.len(), 3, "empty traces are not chunks");
+        assert_eq!(
+            (chunks[0].priority, chunks[0].origin.as_str()),
+            (2, "synthetics")
+        );
+        assert_eq!(
+            (chunks[1].priority, chunks[1].origin.as_str()),
+            (-1, "lambda")
+        );
+        assert_eq!(chunks[2].priority, PRIORITY_NONE);
+    }
+
+    #[test]
+    fn an_empty_batch_is_a_valid_payload() {
+        let payload = round_trip(&batch(Vec::new(), ""));
+        assert!(payload.tracer_payloads[0].chunks.is_empty());
+    }
+}

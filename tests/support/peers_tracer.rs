@@ -1,0 +1,214 @@
+//! Real tracer peers installed by `tests/peers/install`: ddtrace (Python), dd-trace (Node) and
+//! ddapm-test-agent, with the house rule for absent peers (fail under
+//! `DDLAMBDA_REQUIRE_PEERS=1`, skip loudly otherwise) and processes killed by PID on drop.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where `tests/peers/install` put the peers: `DDLAMBDA_PEERS_DIR`, else `<repo>/.peers`.
+pub fn peers_dir() -> PathBuf {
+    std::env::var_os("DDLAMBDA_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.peers"))
+}
+
+/// `path` if it exists. Otherwise panics when peers are required, or says loudly that the
+/// calling test is skipped and returns `None`.
+pub fn require(what: &str, path: PathBuf) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
+    }
+    let message = format!(
+        "peer {what} not found at {} (run tests/peers/install)",
+        path.display()
+    );
+    if std::env::var("DDLAMBDA_REQUIRE_PEERS").as_deref() == Ok("1") {
+        panic!("{message}");
+    }
+    eprintln!("!!!!! SKIPPED: {message} !!!!!");
+    None
+}
+
+/// The `tracer` venv's Python, with ddtrace 4.16.0.
+pub fn python() -> Option<PathBuf> {
+    require(
+        "ddtrace (venv tracer)",
+        peers_dir().join("tracer/bin/python"),
+    )
+}
+
+/// The `node_modules` holding dd-trace 5.132.0, for `NODE_PATH`.
+pub fn node_modules() -> Option<PathBuf> {
+    let modules = require("dd-trace (node)", peers_dir().join("node/node_modules"))?;
+    require("dd-trace (node)", modules.join("dd-trace"))?;
+    Some(modules)
+}
+
+/// The recorded payloads and the workloads that produced them.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/payloads")
+}
+
+/// A child process killed (by its PID) and reaped when dropped.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port. Another process may take it before it is used; callers bind soon.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Runs a tracer workload to completion (bounded), returning its stderr on failure.
+pub fn run_workload(mut cmd: Command, timeout: Duration) -> Result<(), String> {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    let mut guard = ChildGuard(child);
+    let deadline = Instant::now() + timeout;
+    loop {
+        match guard.0.try_wait() {
+            Ok(Some(status)) => {
+                let mut err = String::new();
+                if let Some(mut e) = guard.0.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("{cmd:?} exited with {status}: {err}"))
+                };
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => return Err(format!("{cmd:?} still running after {timeout:?}")),
+            Err(e) => return Err(format!("waiting for {cmd:?}: {e}")),
+        }
+    }
+}
+
+/// ddapm-test-agent 1.69.1 on free loopback ports, optionally proxying to `agent_url` (it then
+/// validates every request and forwards it there).
+pub struct TestAgent {
+    pub port: u16,
+    _child: ChildGuard,
+}
+
+impl TestAgent {
+    pub fn start(agent_url: Option<&str>, checks: &[&str]) -> Option<Self> {
+        let bin = require(
+            "ddapm-test-agent (venv testagent)",
+            peers_dir().join("testagent/bin/ddapm-test-agent"),
+        )?;
+        let port = free_port();
+        let mut cmd = Command::new(bin);
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--otlp-http-port", &free_port().to_string()])
+            .args(["--otlp-grpc-port", &free_port().to_string()])
+            .args(["--enabled-checks", &checks.join(",")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(url) = agent_url {
+            cmd.args(["--agent-url", url]);
+        }
+        let child = ChildGuard(cmd.spawn().expect("ddapm-test-agent starts"));
+        let agent = TestAgent {
+            port,
+            _child: child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while agent.get("/test/session/traces").is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "ddapm-test-agent did not answer on port {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(agent)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The traces it received, as it decoded them (JSON: a list of traces of spans).
+    pub fn traces(&self) -> serde_json::Value {
+        let body = self
+            .get("/test/session/traces")
+            .expect("test agent answers");
+        serde_json::from_str(&body).expect("test agent returns JSON")
+    }
+
+    /// Waits (bounded) until it holds at least `spans` spans.
+    pub fn wait_for_spans(&self, spans: usize, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let traces = self.traces();
+            let count: usize = traces.as_array().map_or(0, |t| {
+                t.iter().filter_map(|t| t.as_array()).map(Vec::len).sum()
+            });
+            if count >= spans || Instant::now() >= deadline {
+                return traces;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A bare HTTP/1.1 GET (the test agent is plain loopback HTTP).
+    fn get(&self, path: &str) -> std::io::Result<String> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let raw = String::from_utf8_lossy(&raw);
+        let (head, body) = raw
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| std::io::Error::other("no HTTP head"))?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(std::io::Error::other(
+                head.lines().next().unwrap_or("").to_owned(),
+            ));
+        }
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            return Ok(dechunk(body));
+        }
+        Ok(body.to_owned())
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -1,0 +1,173 @@
+//! HTTP triggers: API Gateway REST, HTTP API and WebSocket, function URLs and ALB. These are
+//! synchronous (the span finishes with `aws.lambda`) unless API Gateway invoked the function
+//! asynchronously (`X-Amz-Invocation-Type: Event`).
+
+use serde_json::Value;
+
+use super::{InferContext, Inferred, base_span, number_at, str_at, tag};
+
+fn invoked_async(event: &Value) -> bool {
+    str_at(event, "/headers/X-Amz-Invocation-Type") == Some("Event")
+}
+
+fn api(span: ddlambda_wire::Span, synchronous: bool) -> Option<Inferred> {
+    Some(Inferred {
+        spans: vec![span],
+        synchronous,
+    })
+}
+
+/// The route as datadog-lambda's `_get_resource_path` finds it: a templated `routeKey`'s path,
+/// else `rawPath`, else `requestContext.resourcePath`, else the route key.
+fn resource_path<'a>(event: &'a Value, rc: &'a Value) -> &'a str {
+    let route_key = str_at(rc, "/routeKey").unwrap_or("");
+    if route_key.contains('{')
+        && let Some(path) = route_key.split(' ').nth(1)
+    {
+        return path;
+    }
+    [str_at(event, "/rawPath"), str_at(rc, "/resourcePath")]
+        .into_iter()
+        .flatten()
+        .find(|s| !s.is_empty())
+        .unwrap_or(route_key)
+}
+
+/// `aws.apigateway` for a REST API (v1 payload), starting at `requestTimeEpoch` (ms).
+pub(super) fn rest_api(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
+    let rc = event.get("requestContext")?;
+    let domain = str_at(rc, "/domainName").unwrap_or("");
+    let api_id = str_at(rc, "/apiId").unwrap_or("");
+    let service = cx.config.inferred_service(api_id, "lambda_api_gateway", domain, "");
+    let method = str_at(event, "/httpMethod").unwrap_or("None");
+    let path = str_at(event, "/path").unwrap_or("None");
+    let resource = format!("{method} {}", resource_path(event, rc));
+    let start = (number_at(rc, "/requestTimeEpoch")?.trunc() as i64) * 1_000_000;
+    let synchronous = !invoked_async(event);
+    let mut span = base_span("aws.apigateway", service, resource, "web", start, synchronous);
+    span.meta.remove("operation_name"); // datadog-lambda sets none on REST API spans
+    span.meta.insert("http.url".into(), format!("https://{domain}{path}"));
+    span.meta.insert("endpoint".into(), path.to_owned());
+    span.meta.insert("http.method".into(), method.to_owned());
+    tag(&mut span, "http.useragent", str_at(rc, "/identity/userAgent"));
+    span.meta.insert("span.kind".into(), "server".into());
+    span.meta.insert("apiid".into(), api_id.to_owned());
+    span.meta.insert("apiname".into(), api_id.to_owned());
+    tag(&mut span, "stage", str_at(rc, "/stage"));
+    span.meta.insert("request_id".into(), cx.request_id.to_owned());
+    api(span, synchronous)
+}
+
+/// `aws.httpapi` for an HTTP API (v2 payload), starting at `timeEpoch` (ms).
+pub(super) fn http_api(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
+    let rc = event.get("requestContext")?;
+    let domain = str_at(rc, "/domainName").unwrap_or("");
+    let api_id = str_at(rc, "/apiId").unwrap_or("");
+    let service = cx.config.inferred_service(api_id, "lambda_api_gateway", domain, "");
+    let method = str_at(rc, "/http/method").unwrap_or("None");
+    let path = str_at(event, "/rawPath").unwrap_or("None");
+    let resource = format!("{method} {}", resource_path(event, rc));
+    let start = (number_at(rc, "/timeEpoch")?.trunc() as i64) * 1_000_000;
+    let synchronous = !invoked_async(event);
+    let mut span = base_span("aws.httpapi", service, resource, "web", start, synchronous);
+    span.meta.remove("operation_name"); // datadog-lambda sets none on HTTP API spans
+    span.meta.insert("endpoint".into(), path.to_owned());
+    span.meta.insert("http.url".into(), format!("https://{domain}{path}"));
+    span.meta.insert("http.method".into(), method.to_owned());
+    tag(&mut span, "http.protocol", str_at(rc, "/http/protocol"));
+    tag(&mut span, "http.source_ip", str_at(rc, "/http/sourceIp"));
+    tag(&mut span, "http.useragent", str_at(rc, "/http/userAgent"));
+    span.meta.insert("request_id".into(), cx.request_id.to_owned());
+    span.meta.insert("apiid".into(), api_id.to_owned());
+    span.meta.insert("apiname".into(), api_id.to_owned());
+    tag(&mut span, "stage", str_at(rc, "/stage"));
+    api(span, synchronous)
+}
+
+/// `aws.apigateway.websocket` named after the route key, starting at `requestTimeEpoch` (ms).
+pub(super) fn websocket(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
+    let rc = event.get("requestContext")?;
+    let domain = str_at(rc, "/domainName").unwrap_or("");
+    let endpoint = str_at(rc, "/routeKey").unwrap_or("");
+    let api_id = str_at(rc, "/apiId").unwrap_or("");
+    let service = cx.config.inferred_service(api_id, "lambda_api_gateway", domain, "");
+    let start = (number_at(rc, "/requestTimeEpoch")?.trunc() as i64) * 1_000_000;
+    let synchronous = !invoked_async(event);
+    let mut span = base_span(
+        "aws.apigateway.websocket",
+        service,
+        endpoint.to_owned(),
+        "web",
+        start,
+        synchronous,
+    );
+    span.meta.insert("http.url".into(), format!("https://{domain}{endpoint}"));
+    span.meta.insert("endpoint".into(), endpoint.to_owned());
+    span.meta.insert("span.kind".into(), "server".into());
+    span.meta.insert("apiid".into(), api_id.to_owned());
+    span.meta.insert("apiname".into(), api_id.to_owned());
+    tag(&mut span, "stage", str_at(rc, "/stage"));
+    span.meta.insert("request_id".into(), cx.request_id.to_owned());
+    tag(&mut span, "connection_id", str_at(rc, "/connectionId"));
+    tag(&mut span, "event_type", str_at(rc, "/eventType"));
+    tag(&mut span, "message_direction", str_at(rc, "/messageDirection"));
+    api(span, synchronous)
+}
+
+/// `aws.lambda.url` (type `http`) for a function URL, starting at `timeEpoch` (ms).
+pub(super) fn function_url(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
+    let rc = event.get("requestContext")?;
+    let domain = str_at(rc, "/domainName").unwrap_or("");
+    let api_id = str_at(rc, "/apiId").unwrap_or("");
+    let service = cx.config.inferred_service(api_id, "lambda_url", domain, "");
+    let method = str_at(rc, "/http/method").unwrap_or("None");
+    let path = str_at(rc, "/http/path").unwrap_or("None");
+    let resource = format!("{method} {path}");
+    let start = (number_at(rc, "/timeEpoch")?.trunc() as i64) * 1_000_000;
+    let mut span = base_span("aws.lambda.url", service, resource, "http", start, true);
+    span.meta.insert("http.url".into(), format!("https://{domain}{path}"));
+    span.meta.insert("endpoint".into(), path.to_owned());
+    span.meta.insert("http.method".into(), method.to_owned());
+    span.meta.insert("request_id".into(), cx.request_id.to_owned());
+    api(span, true)
+}
+
+/// `aws.alb` (type `http`); ALB events carry no request time, so it starts at handler time.
+pub(super) fn alb(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
+    let header = |name: &str| {
+        let single = event
+            .get("headers")
+            .and_then(Value::as_object)
+            .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| v.as_str());
+        single.or_else(|| {
+            event
+                .get("multiValueHeaders")
+                .and_then(Value::as_object)
+                .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+                .and_then(|(_, v)| v.get(0))
+                .and_then(Value::as_str)
+        })
+    };
+    let host = header("host");
+    let method = str_at(event, "/httpMethod");
+    let path = str_at(event, "/path");
+    let proto = header("x-forwarded-proto").unwrap_or("http");
+    let host_key = host.unwrap_or("");
+    let service = cx.config.inferred_service(host_key, "lambda_alb", host_key, "");
+    let resource = match (method, path) {
+        (Some(m), Some(p)) => format!("{m} {p}"),
+        (m, p) => m.or(p).unwrap_or_default().to_owned(),
+    };
+    let mut span = base_span("aws.alb", service, resource, "http", cx.now_ns, true);
+    span.meta.insert("span.kind".into(), "server".into());
+    tag(&mut span, "http.method", method);
+    if let (Some(host), Some(path)) = (host, path) {
+        span.meta.insert("http.url".into(), format!("{proto}://{host}{path}"));
+    }
+    tag(&mut span, "http.useragent", header("user-agent"));
+    tag(&mut span, "endpoint", path);
+    span.meta.insert("request_id".into(), cx.request_id.to_owned());
+    tag(&mut span, "target_group_arn", str_at(event, "/requestContext/elb/targetGroupArn"));
+    api(span, true)
+}

@@ -1,0 +1,175 @@
+//! Inferred spans: the managed service that triggered the function (a queue, a topic, an API),
+//! as datadog-lambda (Python, `tracing.create_inferred_span*`) draws it — same names,
+//! resources, start times, tags and service naming.
+//!
+//! A trigger whose required fields are missing gets no inferred span, as in datadog-lambda
+//! (where the builder raises and the exception is swallowed).
+
+mod http;
+mod messaging;
+
+use ddlambda_wire::Span;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::trigger::{ApiGatewayKind, EventSource};
+
+/// Metric set on every inferred span (`InferredSpanInfo.METRIC`).
+pub const INFERRED_METRIC: &str = "_dd._inferred_span";
+
+/// The inferred spans of one invocation, upstream first: `[aws.sns, aws.sqs]` for SNS→SQS.
+/// Each span's parent is the one before it; the last one parents `aws.lambda`. Ids, trace ids
+/// and parents are assigned by the caller; starts are set; durations are set for every span
+/// but the last, which finishes with `aws.lambda` (at its start when asynchronous, at its
+/// end when synchronous).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inferred {
+    pub spans: Vec<Span>,
+    /// The last span finishes when `aws.lambda` finishes (API calls), not when it starts.
+    pub synchronous: bool,
+}
+
+/// What the builders need besides the event.
+pub struct InferContext<'a> {
+    pub config: &'a Config,
+    pub request_id: &'a str,
+    /// Now, in ns: the start of spans the event gives no time for (ALB).
+    pub now_ns: i64,
+}
+
+/// The inferred spans for `event`, or `None` when the trigger has none, or when it is off
+/// (`DD_TRACE_MANAGED_SERVICES=false`).
+pub fn infer(event: &Value, source: EventSource, cx: &InferContext<'_>) -> Option<Inferred> {
+    if !cx.config.managed_services {
+        return None;
+    }
+    match source {
+        EventSource::Sqs => messaging::sqs(event, cx),
+        EventSource::Sns => messaging::sns(event, cx).map(Inferred::asynchronous),
+        EventSource::Kinesis => messaging::kinesis(event, cx).map(Inferred::asynchronous),
+        EventSource::EventBridge => messaging::eventbridge(event, cx).map(Inferred::asynchronous),
+        EventSource::DynamoDb => messaging::dynamodb(event, cx).map(Inferred::asynchronous),
+        EventSource::S3 => messaging::s3(event, cx).map(Inferred::asynchronous),
+        EventSource::ApiGateway(ApiGatewayKind::Rest) => http::rest_api(event, cx),
+        EventSource::ApiGateway(ApiGatewayKind::Http) => http::http_api(event, cx),
+        EventSource::ApiGateway(ApiGatewayKind::WebSocket) => http::websocket(event, cx),
+        EventSource::FunctionUrl => http::function_url(event, cx),
+        EventSource::Alb => http::alb(event, cx),
+        _ => None,
+    }
+}
+
+impl Inferred {
+    fn asynchronous(span: Span) -> Self {
+        Self {
+            spans: vec![span],
+            synchronous: false,
+        }
+    }
+
+    /// The span that parents `aws.lambda`.
+    pub fn last(&self) -> Option<&Span> {
+        self.spans.last()
+    }
+}
+
+/// A span with the tags every inferred span carries.
+fn base_span(
+    name: &str,
+    service: String,
+    resource: String,
+    r#type: &str,
+    start: i64,
+    synchronous: bool,
+) -> Span {
+    let mut span = Span {
+        service,
+        name: name.to_owned(),
+        resource: resource.clone(),
+        start,
+        r#type: r#type.to_owned(),
+        ..Span::default()
+    };
+    let meta = &mut span.meta;
+    meta.insert("operation_name".into(), name.to_owned());
+    meta.insert("resource_names".into(), resource);
+    meta.insert(
+        "_inferred_span.synchronicity".into(),
+        if synchronous { "sync" } else { "async" }.into(),
+    );
+    meta.insert("_inferred_span.tag_source".into(), "self".into());
+    meta.insert("_dd.origin".into(), "lambda".into());
+    span.metrics.insert(INFERRED_METRIC.into(), 1.0);
+    span
+}
+
+/// Sets `key` when there is a value, as Python's tag setter skips `None`.
+fn tag(span: &mut Span, key: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        span.meta.insert(key.to_owned(), value.to_owned());
+    }
+}
+
+fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+/// A JSON number or numeric string as f64 (AWS sends `SentTimestamp` as a string).
+fn number_at(value: &Value, pointer: &str) -> Option<f64> {
+    match value.pointer(pointer)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Seconds (float) to ns.
+fn secs_to_ns(secs: f64) -> i64 {
+    (secs * 1e9).round() as i64
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (UTC) into ns since the epoch: the two formats
+/// datadog-lambda parses for SNS, S3, EventBridge and Step Functions times.
+pub fn parse_utc_timestamp(text: &str) -> Option<i64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut date_parts = date.splitn(3, '-');
+    let year: i64 = date_parts.next()?.parse().ok()?;
+    let month: u32 = date_parts.next()?.parse().ok()?;
+    let day: u32 = date_parts.next()?.parse().ok()?;
+    let (hms, fraction) = match time.split_once('.') {
+        Some((hms, fraction)) => (hms, Some(fraction)),
+        None => (time, None),
+    };
+    let mut hms_parts = hms.splitn(3, ':');
+    let hour: i64 = hms_parts.next()?.parse().ok()?;
+    let minute: i64 = hms_parts.next()?.parse().ok()?;
+    let second: i64 = hms_parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60
+    {
+        return None;
+    }
+    let nanos = match fraction {
+        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => {
+            f.parse::<i64>().ok()? * 10_i64.pow(9 - f.len() as u32)
+        }
+        Some(_) => return None,
+        None => 0,
+    };
+    let days = days_from_civil(year, month, day);
+    Some(((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000_000_000) + nanos)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests;

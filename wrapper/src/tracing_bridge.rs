@@ -1,0 +1,218 @@
+//! Rust `tracing` spans opened inside a handler become Datadog spans, children of
+//! `aws.lambda` (or of the enclosing `tracing` span).
+//!
+//! Add [`DatadogLayer`](crate::tracing_bridge::DatadogLayer) to a `tracing_subscriber`
+//! registry. The handler runs inside a `tracing` span named `aws.lambda` whose fields
+//! `dd.trace_id` and `dd.span_id` are the ids of the Datadog span, so a JSON log formatter that
+//! prints the span list correlates every log line with its trace.
+//!
+//! A span becomes a Datadog span when it opens under an invocation (inside the handler's
+//! `aws.lambda` span, or in a task where an invocation is current); its fields become `meta`
+//! (numbers: `metrics`); a field `error` (or an `ERROR` event inside it) marks it as an error.
+//! It is reported when it closes, if the invocation has not been sent yet. Spans of
+//! `lambda_runtime` itself are left out: they wrap the invocation rather than run in it.
+
+use std::fmt::Debug;
+
+use ddlambda_wire::Span as DdSpan;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::spans::Invocation;
+use crate::spans::ids::{now_ns, random_id};
+
+/// The target of the handler's own `aws.lambda` span.
+pub const ROOT_TARGET: &str = "ddlambda::invocation";
+
+/// The `tracing_subscriber` layer that turns spans into Datadog spans.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DatadogLayer {
+    _private: (),
+}
+
+impl DatadogLayer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// What the layer keeps in a span's extensions.
+struct Open {
+    invocation: Invocation,
+    span_id: u64,
+    /// The handler's `aws.lambda` span: it has no Datadog span of its own.
+    root: bool,
+    data: Option<Pending>,
+}
+
+struct Pending {
+    span: DdSpan,
+}
+
+impl<S> tracing_subscriber::Layer<S> for DatadogLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.span(id) else { return };
+        let metadata = attrs.metadata();
+        if metadata.target().starts_with("lambda_runtime") {
+            return;
+        }
+        let parent = span_ref.parent().and_then(|parent| {
+            let ext = parent.extensions();
+            ext.get::<Open>().map(|o| (o.invocation.clone(), o.span_id))
+        });
+        let (invocation, parent_id) = match parent {
+            Some(found) => found,
+            None => match crate::handler::current() {
+                Some(invocation) => {
+                    let parent_id = invocation.ids().span_id;
+                    (invocation, parent_id)
+                }
+                None => return,
+            },
+        };
+        if metadata.target() == ROOT_TARGET {
+            let span_id = invocation.ids().span_id;
+            span_ref.extensions_mut().insert(Open {
+                invocation,
+                span_id,
+                root: true,
+                data: None,
+            });
+            return;
+        }
+        let mut span = DdSpan {
+            name: metadata.name().to_owned(),
+            resource: metadata.name().to_owned(),
+            span_id: random_id(),
+            parent_id,
+            start: now_ns(),
+            ..DdSpan::default()
+        };
+        attrs.record(&mut FieldVisitor { span: &mut span });
+        span_ref.extensions_mut().insert(Open {
+            invocation,
+            span_id: span.span_id,
+            root: false,
+            data: Some(Pending { span }),
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.span(id) else { return };
+        let mut ext = span_ref.extensions_mut();
+        if let Some(Open {
+            data: Some(pending), ..
+        }) = ext.get_mut::<Open>()
+        {
+            values.record(&mut FieldVisitor {
+                span: &mut pending.span,
+            });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() != tracing::Level::ERROR {
+            return;
+        }
+        let Some(span_ref) = ctx.event_span(event) else { return };
+        let mut ext = span_ref.extensions_mut();
+        if let Some(Open {
+            data: Some(pending), ..
+        }) = ext.get_mut::<Open>()
+        {
+            pending.span.error = 1;
+            let mut message = MessageVisitor(None);
+            event.record(&mut message);
+            if let Some(message) = message.0 {
+                pending.span.meta.entry("error.message".into()).or_insert(message);
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.span(&id) else { return };
+        let Some(open) = span_ref.extensions_mut().remove::<Open>() else {
+            return;
+        };
+        if open.root {
+            return;
+        }
+        if let Some(Pending { mut span }) = open.data {
+            span.duration = (now_ns() - span.start).max(0);
+            open.invocation.add_span(span);
+        }
+    }
+}
+
+struct FieldVisitor<'a> {
+    span: &'a mut DdSpan,
+}
+
+impl FieldVisitor<'_> {
+    fn meta(&mut self, field: &Field, value: String) {
+        match field.name() {
+            "resource" | "resource.name" => self.span.resource = value,
+            "service" | "service.name" => self.span.service = value,
+            "span.type" => self.span.r#type = value,
+            "error" => {
+                self.span.error = 1;
+                self.span.meta.insert("error.message".into(), value);
+            }
+            name => {
+                self.span.meta.insert(name.to_owned(), value);
+            }
+        }
+    }
+
+    fn metric(&mut self, field: &Field, value: f64) {
+        self.span.metrics.insert(field.name().to_owned(), value);
+    }
+}
+
+impl Visit for FieldVisitor<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        self.meta(field, format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.meta(field, value.to_owned());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "error" {
+            self.span.error = i32::from(value);
+        } else {
+            self.meta(field, value.to_string());
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.metric(field, value as f64);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.metric(field, value as f64);
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.metric(field, value);
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.span.error = 1;
+        self.span.meta.insert("error.message".into(), value.to_string());
+        if field.name() != "error" {
+            self.span.meta.insert(field.name().to_owned(), value.to_string());
+        }
+    }
+}
+
+struct MessageVisitor(Option<String>);
+
+impl Visit for MessageVisitor {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        if field.name() == "message" {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+}

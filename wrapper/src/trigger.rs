@@ -1,0 +1,348 @@
+//! What triggered the invocation: event-source detection (datadog-lambda's
+//! `trigger.parse_event_source`, later rules overriding earlier ones) and the
+//! `function_trigger.event_source` / `function_trigger.event_source_arn` tags on `aws.lambda`.
+
+use std::io::Read;
+
+use base64::Engine;
+use serde_json::Value;
+
+/// The kind of event that invoked the function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSource {
+    /// API Gateway; the subtype tells REST, HTTP API and WebSocket apart.
+    ApiGateway(ApiGatewayKind),
+    /// Application Load Balancer.
+    Alb,
+    /// CloudWatch Logs subscription.
+    CloudWatchLogs,
+    /// CloudWatch (scheduled / AWS) events.
+    CloudWatchEvents,
+    /// CloudFront (Lambda@Edge).
+    CloudFront,
+    /// DynamoDB stream.
+    DynamoDb,
+    /// EventBridge (custom events).
+    EventBridge,
+    /// Kinesis stream.
+    Kinesis,
+    /// Lambda function URL.
+    FunctionUrl,
+    /// S3 notification.
+    S3,
+    /// SNS notification.
+    Sns,
+    /// SQS message batch.
+    Sqs,
+    /// Step Functions (context object injected into the payload).
+    StepFunctions,
+    /// Anything else, including direct invokes.
+    Unknown,
+}
+
+/// API Gateway flavours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiGatewayKind {
+    /// A shape with `requestContext.stage` but none of the markers below.
+    Other,
+    /// REST API (v1 payload, `httpMethod`).
+    Rest,
+    /// HTTP API (v2 payload, `routeKey`).
+    Http,
+    /// WebSocket API (`requestContext.messageDirection`).
+    WebSocket,
+}
+
+impl EventSource {
+    /// Detects the event source from the event's shape.
+    pub fn detect(event: &Value) -> Self {
+        let Some(obj) = event.as_object() else {
+            return Self::Unknown;
+        };
+        let mut source = Self::Unknown;
+        let request_context = obj.get("requestContext").and_then(Value::as_object);
+        if let Some(rc) = request_context
+            && truthy(rc.get("stage"))
+        {
+            if rc
+                .get("domainName")
+                .and_then(Value::as_str)
+                .is_some_and(|d| d.split('.').nth(1) == Some("lambda-url"))
+            {
+                return Self::FunctionUrl;
+            }
+            let mut kind = ApiGatewayKind::Other;
+            if obj.contains_key("httpMethod") {
+                kind = ApiGatewayKind::Rest;
+            }
+            if obj.contains_key("routeKey") {
+                kind = ApiGatewayKind::Http;
+            }
+            if truthy(rc.get("messageDirection")) {
+                kind = ApiGatewayKind::WebSocket;
+            }
+            source = Self::ApiGateway(kind);
+        }
+        if request_context.is_some_and(|rc| truthy(rc.get("elb"))) {
+            source = Self::Alb;
+        }
+        if truthy(obj.get("awslogs")) {
+            source = Self::CloudWatchLogs;
+        }
+        if truthy(obj.get("detail-type")) {
+            source = Self::EventBridge;
+        }
+        let has_event_categories = obj
+            .get("detail")
+            .and_then(Value::as_object)
+            .is_some_and(|d| d.get("EventCategories").is_some_and(|c| !c.is_null()));
+        if obj.get("source").and_then(Value::as_str) == Some("aws.events") || has_event_categories {
+            source = Self::CloudWatchEvents;
+        }
+        if is_step_functions_event(event) {
+            source = Self::StepFunctions;
+        }
+        if let Some(record) = first_record(event).and_then(Value::as_object) {
+            let aws_source = record
+                .get("eventSource")
+                .filter(|v| truthy(Some(v)))
+                .or_else(|| record.get("EventSource"))
+                .and_then(Value::as_str);
+            match aws_source {
+                Some("aws:dynamodb") => source = Self::DynamoDb,
+                Some("aws:kinesis") => source = Self::Kinesis,
+                Some("aws:s3") => source = Self::S3,
+                Some("aws:sns") => source = Self::Sns,
+                Some("aws:sqs") => source = Self::Sqs,
+                _ => {}
+            }
+            if truthy(record.get("cf")) {
+                source = Self::CloudFront;
+            }
+        }
+        source
+    }
+
+    /// The `function_trigger.event_source` value, `None` for unknown events.
+    pub fn as_str(self) -> Option<&'static str> {
+        Some(match self {
+            Self::ApiGateway(_) => "api-gateway",
+            Self::Alb => "application-load-balancer",
+            Self::CloudWatchLogs => "cloudwatch-logs",
+            Self::CloudWatchEvents => "cloudwatch-events",
+            Self::CloudFront => "cloudfront",
+            Self::DynamoDb => "dynamodb",
+            Self::EventBridge => "eventbridge",
+            Self::Kinesis => "kinesis",
+            Self::FunctionUrl => "lambda-function-url",
+            Self::S3 => "s3",
+            Self::Sns => "sns",
+            Self::Sqs => "sqs",
+            Self::StepFunctions => "states",
+            Self::Unknown => return None,
+        })
+    }
+}
+
+/// The trigger tags for `aws.lambda`: `function_trigger.event_source` and, when known,
+/// `function_trigger.event_source_arn`. `invoked_function_arn` supplies region, account and
+/// function name for ARNs the event does not carry.
+pub fn trigger_tags(
+    event: &Value,
+    source: EventSource,
+    invoked_function_arn: &str,
+) -> Vec<(&'static str, String)> {
+    let Some(name) = source.as_str() else {
+        return Vec::new();
+    };
+    let mut tags = vec![("function_trigger.event_source", name.to_owned())];
+    if let Some(arn) = event_source_arn(event, source, invoked_function_arn) {
+        tags.push(("function_trigger.event_source_arn", arn));
+    }
+    tags
+}
+
+/// The ARN of the trigger: the record's `eventSourceARN`, else one built from the event.
+pub fn event_source_arn(
+    event: &Value,
+    source: EventSource,
+    invoked_function_arn: &str,
+) -> Option<String> {
+    let record_arn = |v: &Value| {
+        v.get("eventSourceARN")
+            .filter(|a| truthy(Some(a)))
+            .or_else(|| v.get("eventSourceArn"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let from_record = match first_record(event) {
+        Some(record) => record_arn(record),
+        None => record_arn(event),
+    };
+    if from_record.is_some() {
+        return from_record;
+    }
+    let fn_arn: Vec<&str> = invoked_function_arn.split(':').collect();
+    let region = fn_arn.get(3).copied().unwrap_or("");
+    let account = fn_arn.get(4).copied().unwrap_or("");
+    let partition = partition(region);
+    let record = first_record(event);
+    let str_at = |v: Option<&Value>, path: &str| {
+        v.and_then(|v| v.pointer(path))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    match source {
+        EventSource::S3 => str_at(record, "/s3/bucket/arn"),
+        EventSource::Sns => str_at(record, "/Sns/TopicArn"),
+        EventSource::CloudFront => {
+            let id = str_at(record, "/cf/config/distributionId").unwrap_or_default();
+            Some(format!(
+                "arn:{partition}:cloudfront::{account}:distribution/{id}"
+            ))
+        }
+        EventSource::FunctionUrl => {
+            let name = fn_arn.get(6).copied().unwrap_or("");
+            let mut arn = format!("arn:aws:lambda:{region}:{account}:url:{name}");
+            if let Some(qualifier) = fn_arn.get(7) {
+                arn.push(':');
+                arn.push_str(qualifier);
+            }
+            Some(arn)
+        }
+        EventSource::ApiGateway(_) => {
+            let api_id = str_at(Some(event), "/requestContext/apiId").unwrap_or_default();
+            let stage = str_at(Some(event), "/requestContext/stage").unwrap_or_default();
+            Some(format!(
+                "arn:{partition}:apigateway:{region}::/restapis/{api_id}/stages/{stage}"
+            ))
+        }
+        EventSource::Alb => str_at(Some(event), "/requestContext/elb/targetGroupArn"),
+        EventSource::CloudWatchLogs => {
+            let group = cloudwatch_log_group(event)?;
+            Some(format!(
+                "arn:{partition}:logs:{region}:{account}:log-group:{group}"
+            ))
+        }
+        EventSource::CloudWatchEvents => str_at(Some(event), "/resources/0"),
+        EventSource::StepFunctions => {
+            let ctx = event.get("_datadog").unwrap_or(event);
+            str_at(Some(ctx), "/StateMachine/Id")
+        }
+        _ => None,
+    }
+}
+
+/// `awslogs.data` is base64 gzip JSON; the log group names the ARN.
+fn cloudwatch_log_group(event: &Value) -> Option<String> {
+    let data = event.pointer("/awslogs/data").and_then(Value::as_str)?;
+    let gz = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .read_to_end(&mut json)
+        .ok()?;
+    let logs: Value = serde_json::from_slice(&json).ok()?;
+    Some(
+        logs.get("logGroup")
+            .and_then(Value::as_str)
+            .unwrap_or("cloudwatch")
+            .to_owned(),
+    )
+}
+
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("cn-") {
+        "aws-cn"
+    } else {
+        "aws"
+    }
+}
+
+/// `Records[0]`, if the event has a non-empty `Records` array.
+pub fn first_record(event: &Value) -> Option<&Value> {
+    event.get("Records")?.as_array()?.first()
+}
+
+/// A Step Functions context object, directly, under `Payload` (legacy Lambda invoke), or under
+/// `_datadog` (JSONata) with `serverless-version`.
+pub fn is_step_functions_event(event: &Value) -> bool {
+    let event = event.get("Payload").unwrap_or(event);
+    let Some(obj) = event.as_object() else {
+        return false;
+    };
+    let has_context = |o: &serde_json::Map<String, Value>| {
+        o.contains_key("Execution") && o.contains_key("StateMachine") && o.contains_key("State")
+    };
+    if has_context(obj) {
+        return true;
+    }
+    obj.get("_datadog")
+        .and_then(Value::as_object)
+        .is_some_and(|dd| has_context(dd) && dd.contains_key("serverless-version"))
+}
+
+/// Python truthiness for a JSON value: absent, null, false, 0, "" and empty containers are false.
+pub(crate) fn truthy(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn detects_sources() {
+        let cases = [
+            (json!({"Records": [{"eventSource": "aws:sqs"}]}), EventSource::Sqs),
+            (json!({"Records": [{"EventSource": "aws:sns"}]}), EventSource::Sns),
+            (json!({"Records": [{"eventSource": "aws:kinesis"}]}), EventSource::Kinesis),
+            (json!({"detail-type": "x", "source": "my.app"}), EventSource::EventBridge),
+            (json!({"detail-type": "x", "source": "aws.events"}), EventSource::CloudWatchEvents),
+            (
+                json!({"requestContext": {"stage": "p", "domainName": "a.lambda-url.us-east-1.on.aws"}}),
+                EventSource::FunctionUrl,
+            ),
+            (
+                json!({"httpMethod": "GET", "requestContext": {"stage": "p"}}),
+                EventSource::ApiGateway(ApiGatewayKind::Rest),
+            ),
+            (json!({"requestContext": {"elb": {"targetGroupArn": "t"}}}), EventSource::Alb),
+            (
+                json!({"Execution": {}, "StateMachine": {}, "State": {}}),
+                EventSource::StepFunctions,
+            ),
+            (json!([1, 2]), EventSource::Unknown),
+        ];
+        for (event, want) in cases {
+            assert_eq!(EventSource::detect(&event), want, "{event}");
+        }
+    }
+
+    #[test]
+    fn arns() {
+        let fn_arn = "arn:aws:lambda:us-east-1:123456789012:function:fn";
+        let sqs = json!({"Records": [{"eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q"}]});
+        assert_eq!(
+            trigger_tags(&sqs, EventSource::detect(&sqs), fn_arn),
+            vec![
+                ("function_trigger.event_source", "sqs".to_owned()),
+                ("function_trigger.event_source_arn", "arn:aws:sqs:us-east-1:1:q".to_owned())
+            ]
+        );
+        let api = json!({"httpMethod": "GET", "requestContext": {"stage": "dev", "apiId": "abc"}});
+        assert_eq!(
+            event_source_arn(&api, EventSource::detect(&api), fn_arn).as_deref(),
+            Some("arn:aws:apigateway:us-east-1::/restapis/abc/stages/dev")
+        );
+    }
+}
