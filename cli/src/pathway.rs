@@ -95,7 +95,11 @@ mod tests {
             env: "env1".into(),
             now_ms: 1_700_000_000_000,
             parent: None,
-            tags: vec!["type:kafka".into(), "direction:out".into(), "topic:topic1".into()],
+            tags: vec![
+                "type:kafka".into(),
+                "direction:out".into(),
+                "topic:topic1".into(),
+            ],
         })
         .unwrap();
         assert_eq!(root["hash"], "2791036541516892107");

@@ -43,12 +43,13 @@ fn noop_extension() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let handler = lambda_extension::service_fn(|event: lambda_extension::LambdaEvent| async move {
-            if let lambda_extension::NextEvent::Shutdown(_) = event.next {
-                std::process::exit(0);
-            }
-            Ok::<(), lambda_extension::Error>(())
-        });
+        let handler =
+            lambda_extension::service_fn(|event: lambda_extension::LambdaEvent| async move {
+                if let lambda_extension::NextEvent::Shutdown(_) = event.next {
+                    std::process::exit(0);
+                }
+                Ok::<(), lambda_extension::Error>(())
+            });
         let _ = lambda_extension::Extension::new()
             .with_events_processor(handler)
             .run()
@@ -159,7 +160,13 @@ async fn post_runtime() {
         let sent = Instant::now();
         api.send_telemetry(&runtime_done(&rid, "success")).await;
         api.wait_next_calls(before + 1).await;
-        let next_at = api.calls().iter().rev().find(|(_, c)| *c == Call::Next).unwrap().0;
+        let next_at = api
+            .calls()
+            .iter()
+            .rev()
+            .find(|(_, c)| *c == Call::Next)
+            .unwrap()
+            .0;
         durations.push(ms(next_at.duration_since(sent)));
 
         let rid = format!("e{i}");
@@ -168,7 +175,13 @@ async fn post_runtime() {
         let sent = Instant::now();
         api.send_telemetry(&runtime_done(&rid, "success")).await;
         api.wait_next_calls(before + 1).await;
-        let next_at = api.calls().iter().rev().find(|(_, c)| *c == Call::Next).unwrap().0;
+        let next_at = api
+            .calls()
+            .iter()
+            .rev()
+            .find(|(_, c)| *c == Call::Next)
+            .unwrap()
+            .0;
         baseline.push(ms(next_at.duration_since(sent)));
     }
     assert_eq!(intake.accepted_spans().len(), RUNS * SPANS);

@@ -200,7 +200,13 @@ impl Buffer {
         self.signals.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    fn admit(&self, request_id: Option<String>, item: HeldItem, bytes: usize, spans: u64) -> Admission {
+    fn admit(
+        &self,
+        request_id: Option<String>,
+        item: HeldItem,
+        bytes: usize,
+        spans: u64,
+    ) -> Admission {
         let mut s = self.state();
         if s.used + bytes > self.cap {
             drop(s);
@@ -288,10 +294,7 @@ pub fn span_bytes(s: &Span) -> usize {
             .iter()
             .map(|(k, v)| k.len() + v.len() + ENTRY)
             .sum::<usize>()
-        + s.metrics
-            .keys()
-            .map(|k| k.len() + ENTRY)
-            .sum::<usize>()
+        + s.metrics.keys().map(|k| k.len() + ENTRY).sum::<usize>()
         + s.span_links.len() * 128
 }
 

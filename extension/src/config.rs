@@ -122,7 +122,11 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> (Config, Vec<String>) {
         let mut warnings = Vec::new();
         // Empty values count as unset, as in the Datadog agent.
-        let get = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
 
         let log_level = match get("DD_LOG_LEVEL").map(|v| v.to_ascii_lowercase()) {
             None => "info".to_owned(),
@@ -290,7 +294,11 @@ fn architecture(arch: &str) -> &str {
 /// value, as in the Datadog agent.
 fn parse_tags(raw: &str, warnings: &mut Vec<String>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for item in raw.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+    for item in raw
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         match item.split_once(':') {
             Some((k, v)) if !k.is_empty() => {
                 out.insert(k.to_owned(), v.to_owned());

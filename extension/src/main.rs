@@ -12,10 +12,11 @@ use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use ddlambda_extension::aggregate;
 use ddlambda_extension::aggregate::metrics::MetricsAggregator;
 use ddlambda_extension::aggregate::streams::{self, StreamsAggregator};
-use ddlambda_extension::aggregate;
 use ddlambda_extension::buffer::Buffer;
+use ddlambda_extension::enhanced::{EnhancedConfig, InvocationTelemetry};
 use ddlambda_extension::config::Config;
 use ddlambda_extension::flush::Flusher;
 use ddlambda_extension::flush::enrich::FunctionTags;
@@ -121,6 +122,11 @@ async fn run(config: Config, started: Instant) -> i32 {
     };
     let dsm = Arc::new(StreamsAggregator::new(streams::BUCKET));
     let metrics = Arc::new(MetricsAggregator::new(aggregate::metrics::MAX_CONTEXTS));
+    let enhanced = Arc::new(InvocationTelemetry::new(
+        EnhancedConfig::from_config(&config, &tags, |k| std::env::var(k).ok()),
+        metrics.clone(),
+        buffer.clone(),
+    ));
     let flusher = Arc::new(
         Flusher::new(buffer.clone(), sink, tags, counters, policy)
             .with_drain(dsm.clone())
@@ -146,13 +152,17 @@ async fn run(config: Config, started: Instant) -> i32 {
         buffer,
         flusher: flusher.clone(),
         records,
-        observers: Vec::new(),
+        observers: vec![enhanced],
     };
     tracing::info!(
         "datadog-agent ready in {:.1} ms (flush strategy {}, {} sink)",
         started.elapsed().as_secs_f64() * 1e3,
         config.flush_strategy,
-        if config.api_key.is_some() { "Datadog" } else { "local" },
+        if config.api_key.is_some() {
+            "Datadog"
+        } else {
+            "local"
+        },
     );
     let on_first_next = move || {
         // Off the init path: the subscription round trip and the TLS set-up.

@@ -25,7 +25,10 @@ fn dd_env(intake: &FakeIntake) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn with<'a>(base: &'a [(&'static str, String)], more: &[(&'static str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+fn with<'a>(
+    base: &'a [(&'static str, String)],
+    more: &[(&'static str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     base.iter()
         .map(|(k, v)| (*k, v.as_str()))
         .chain(more.iter().copied())
@@ -61,7 +64,10 @@ async fn flushes_after_runtime_done_and_before_next() {
     assert!(intake.accepted_spans().is_empty());
     assert_eq!(api.next_calls(), 1);
     // ...and everything is sent before the next `/next`.
-    assert_eq!(api.send_telemetry(&runtime_done("r1", "success")).await, 200);
+    assert_eq!(
+        api.send_telemetry(&runtime_done("r1", "success")).await,
+        200
+    );
     api.wait_next_calls(2).await;
     let spans = intake.accepted_spans();
     assert_eq!(spans.len(), 3, "flushed before /next");
@@ -98,7 +104,10 @@ async fn flushes_after_runtime_done_and_before_next() {
     api.push_shutdown(Duration::from_secs(2));
     let exited = ext.wait_exit().await;
     assert!(exited.status.success());
-    assert!(!exited.stderr.contains("test-key-0123"), "the API key is never logged");
+    assert!(
+        !exited.stderr.contains("test-key-0123"),
+        "the API key is never logged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +124,8 @@ async fn without_telemetry_or_wrapper_next_is_not_held_and_shutdown_flushes_all(
     // No record ever comes (like the RIE): the extension stops waiting on its own.
     api.wait_next_calls(2).await;
     api.push_invoke("r2", Duration::from_secs(30));
-    ext.send_spans(&[trace(2, 3), trace(3, 1)], None, false).await;
+    ext.send_spans(&[trace(2, 3), trace(3, 1)], None, false)
+        .await;
     api.wait_next_calls(3).await;
     api.push_shutdown(Duration::from_secs(2));
     let exited = ext.wait_exit().await;
@@ -270,7 +280,7 @@ async fn a_flood_past_the_buffer_bound_is_dropped_and_counted() {
     let line = exited
         .stderr
         .lines()
-        .find(|l| l.contains("SHUTDOWN"))
+        .find(|l| l.contains("SHUTDOWN (") && l.contains("final flush"))
         .expect("shutdown summary");
     let dropped = sent - delivered;
     assert!(
@@ -295,9 +305,12 @@ async fn spans_of_a_timed_out_or_crashed_invocation_are_still_flushed() {
     api.send_telemetry(&runtime_done("r1", "timeout")).await;
     api.wait_next_calls(2).await;
     assert_eq!(intake.accepted_spans().len(), 2);
-    // A crash: the runtime dies, the platform reports a failure and shuts the sandbox down.
+    // A crash: the runtime dies mid-invocation, the platform reports the failure and shuts
+    // the sandbox down.
     api.push_invoke("r2", Duration::from_secs(30));
     ext.send_spans(&[trace(2, 3)], None, false).await;
+    api.send_telemetry(&runtime_done("r2", "failure")).await;
+    api.wait_next_calls(3).await;
     api.push_shutdown(Duration::from_secs(2));
     assert!(ext.wait_exit().await.status.success());
     assert_eq!(intake.accepted_spans().len(), 5);
@@ -344,6 +357,92 @@ async fn invalid_settings_warn_and_fall_back_without_failing() {
     api.push_shutdown(Duration::from_secs(2));
     let exited = ext.wait_exit().await;
     assert!(exited.status.success());
-    assert!(exited.stderr.contains("DD_SERVERLESS_FLUSH_STRATEGY=\"sometimes\""));
+    assert!(
+        exited
+            .stderr
+            .contains("DD_SERVERLESS_FLUSH_STRATEGY=\"sometimes\"")
+    );
     assert!(exited.stderr.contains("DD_FLUSH_TIMEOUT=\"-3\""));
+}
+
+/// The tracer venv's python, or `None` (test skipped loudly unless peers are required).
+fn tracer_python() -> Option<std::path::PathBuf> {
+    let dir = std::env::var("DDLAMBDA_PEERS_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.peers").to_owned());
+    // Resolve the directory (not the interpreter: a venv's python is a symlink to the base
+    // one, and only its own path finds the venv).
+    let dir = std::path::Path::new(&dir)
+        .canonicalize()
+        .unwrap_or_else(|_| dir.clone().into());
+    let python = dir.join("tracer/bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    if std::env::var("DDLAMBDA_REQUIRE_PEERS").as_deref() == Ok("1") {
+        panic!(
+            "ddtrace peer missing at {}: run tests/peers/install",
+            python.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: ddtrace peer missing at {} (run tests/peers/install)",
+        python.display()
+    );
+    None
+}
+
+/// Real ddtrace, no Telemetry records and no wrapper (what the AWS RIE gives): nothing holds
+/// `/next`, and every span the tracer sent still reaches the intake by SHUTDOWN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_span_a_real_tracer_sent_arrives_by_shutdown_without_telemetry() {
+    let Some(python) = tracer_python() else {
+        return;
+    };
+    let api = FakeLambda::start().await;
+    let intake = FakeIntake::start(Behaviour::Ok).await;
+    let env = dd_env(&intake);
+    let ext = Extension::start(&api, &with(&env, &[]));
+    api.wait_next_calls(1).await;
+    api.push_invoke("r1", Duration::from_secs(30));
+    let script = r#"
+import json
+from ddtrace import tracer
+ids = []
+for i in range(20):
+    with tracer.trace("web.request", service="demo-svc", resource=f"GET /{i}") as root:
+        ids.append(root.span_id)
+        for j in range(2):
+            with tracer.trace("db.query", service="demo-db") as child:
+                ids.append(child.span_id)
+tracer.flush()
+tracer.shutdown()
+print(json.dumps(ids))
+"#;
+    let out = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .env(
+            "DD_TRACE_AGENT_URL",
+            format!("http://127.0.0.1:{}", ext.trace_port),
+        )
+        .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
+        .env("DD_ENV", "test")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut sent: Vec<u64> = serde_json::from_slice(&out.stdout).unwrap();
+    api.wait_next_calls(2).await;
+    api.push_shutdown(Duration::from_secs(2));
+    assert!(ext.wait_exit().await.status.success());
+    let mut got: Vec<u64> = intake.accepted_spans().iter().map(|s| s.span_id).collect();
+    sent.sort();
+    got.sort();
+    assert_eq!(got.len(), 60);
+    assert_eq!(got, sent);
 }

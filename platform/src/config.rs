@@ -243,14 +243,22 @@ impl PlatformBuilder {
     }
 
     fn into_config(self) -> Result<Config, PlatformError> {
-        let function = self.function.ok_or(PlatformError::Config("no function executable given".into()))?;
-        for exe in std::iter::once(&function).chain(&self.extensions) {
+        let function = self
+            .function
+            .ok_or(PlatformError::Config("no function executable given".into()))?;
+        // Absolute paths: children start in the task root, where relative ones would not resolve.
+        let absolute = |exe: &PathBuf| {
             if !exe.is_file() {
                 return Err(PlatformError::Config(format!("{} is not a file", exe.display())));
             }
-        }
+            // Not canonicalized: a symlink's own name is the extension's name.
+            std::path::absolute(exe)
+                .map_err(|e| PlatformError::Config(format!("{}: {e}", exe.display())))
+        };
+        let function = absolute(&function)?;
+        let extensions = self.extensions.iter().map(absolute).collect::<Result<Vec<_>, _>>()?;
         let mut names = std::collections::HashSet::new();
-        for ext in &self.extensions {
+        for ext in &extensions {
             if !names.insert(file_name(ext)) {
                 return Err(PlatformError::Config(format!(
                     "two extensions named {}: names must be unique, as in /opt/extensions",
@@ -273,16 +281,14 @@ impl PlatformBuilder {
         let task_root = match self.task_root {
             Some(dir) => dir,
             None => function
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.parent().map(Path::to_path_buf))
-                .unwrap_or_else(|| PathBuf::from(".")),
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
         };
         Ok(Config {
             function_name: self.function_name.unwrap_or_else(|| file_name(&function)),
             function,
             function_args: self.function_args,
-            extensions: self.extensions,
+            extensions,
             env: self.env,
             inherit_env: self.inherit_env,
             function_version: self.function_version.unwrap_or_else(|| "$LATEST".into()),
@@ -302,6 +308,8 @@ impl PlatformBuilder {
 
 /// The file name of an executable: an extension's registered name.
 pub(crate) fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }

@@ -36,7 +36,9 @@ mod sandbox;
 mod telemetry;
 mod timeline;
 
-pub use config::{Config, Echo, Faults, PlatformBuilder, ShutdownPoint, ShutdownReason, TelemetryFaults};
+pub use config::{
+    Config, Echo, Faults, PlatformBuilder, ShutdownPoint, ShutdownReason, TelemetryFaults,
+};
 pub use error::PlatformError;
 pub use platform::Platform;
 pub use result::{FunctionError, InitReport, InvokeOptions, InvokeResult, Outcome, Report, Status};

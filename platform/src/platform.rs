@@ -15,7 +15,9 @@ use crate::config::{Config, Echo, PlatformBuilder, ShutdownPoint, ShutdownReason
 use crate::error::PlatformError;
 use crate::ids::{epoch_ms, rfc3339_ms, uuid_v4, xray_header};
 use crate::process::{self, Pids, signal};
-use crate::result::{FunctionError, InitReport, InvokeOptions, InvokeResult, Outcome, Report, Status};
+use crate::result::{
+    FunctionError, InitReport, InvokeOptions, InvokeResult, Outcome, Report, Status,
+};
 use crate::sandbox::{Answer, ExitInfo, ExtensionEvent, PendingInvoke, Phase, State};
 use crate::telemetry::{Hub, Record, Subscription, ms};
 use crate::timeline::{Actor, EventKind, Timeline, TimelineLog};
@@ -40,12 +42,18 @@ pub(crate) struct Shared {
 impl Shared {
     /// Sends a record to the current sandbox's subscribers.
     pub(crate) fn emit(&self, record: Record) {
-        self.hub.lock().unwrap_or_else(PoisonError::into_inner).emit(record);
+        self.hub
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .emit(record);
     }
 
     pub(crate) fn subscribe(&self, sub: Subscription) {
         let faults = self.config.faults.telemetry.clone();
-        self.hub.lock().unwrap_or_else(PoisonError::into_inner).subscribe(sub, faults, self.timeline.clone());
+        self.hub
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .subscribe(sub, faults, self.timeline.clone());
     }
 
     /// A line of the platform's log output.
@@ -58,14 +66,22 @@ impl Shared {
     /// The variables Lambda sets for the runtime and the extensions.
     pub(crate) fn standard_env(&self) -> Vec<(String, String)> {
         let c = &self.config;
-        let stream = format!("{}/[{}]{}", rfc3339_ms(SystemTime::now())[..10].replace('-', "/"), c.function_version, uuid_v4().replace('-', ""));
+        let stream = format!(
+            "{}/[{}]{}",
+            rfc3339_ms(SystemTime::now())[..10].replace('-', "/"),
+            c.function_version,
+            uuid_v4().replace('-', "")
+        );
         let task_root = c.task_root.display().to_string();
         [
             ("AWS_LAMBDA_RUNTIME_API", api::runtime_api(self.api_addr)),
             ("AWS_LAMBDA_FUNCTION_NAME", c.function_name.clone()),
             ("AWS_LAMBDA_FUNCTION_VERSION", c.function_version.clone()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", c.memory_mb.to_string()),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", c.function_name)),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", c.function_name),
+            ),
             ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
             ("AWS_REGION", c.region.clone()),
@@ -143,8 +159,15 @@ impl Platform {
             api_addr,
         });
         let server = api::serve(listener, shared.clone());
-        let guard = Guard { pids: shared.pids.clone(), server };
-        Ok(Self { shared, lifecycle: Default::default(), _guard: Arc::new(guard) })
+        let guard = Guard {
+            pids: shared.pids.clone(),
+            server,
+        };
+        Ok(Self {
+            shared,
+            lifecycle: Default::default(),
+            _guard: Arc::new(guard),
+        })
     }
 
     /// Where the APIs listen (`AWS_LAMBDA_RUNTIME_API`).
@@ -166,7 +189,10 @@ impl Platform {
     pub async fn start(&self) -> Result<InitReport, PlatformError> {
         let mut lc = self.lifecycle.lock().await;
         if self.shared.state.read(|s| s.phase == Phase::Ready) {
-            return Ok(InitReport { duration: lc.unreported_init.unwrap_or_default(), error: None });
+            return Ok(InitReport {
+                duration: lc.unreported_init.unwrap_or_default(),
+                error: None,
+            });
         }
         self.init(&mut lc).await
     }
@@ -191,7 +217,8 @@ impl Platform {
         });
         let t0 = Instant::now();
         let deadline = t0 + cfg.init_timeout;
-        sh.timeline.record(Actor::Platform, EventKind::InitStart, None);
+        sh.timeline
+            .record(Actor::Platform, EventKind::InitStart, None);
         sh.emit(Record::platform(
             "platform.initStart",
             SystemTime::now(),
@@ -209,20 +236,31 @@ impl Platform {
         // Extensions start first; the runtime starts once every one has registered.
         for path in &cfg.extensions {
             let name = file_name(path);
-            match process::spawn(sh, Actor::Extension(name.clone()), path, &[]) {
-                Ok(pid) => sh.state.update(|s| s.extensions.push(crate::sandbox::Extension::new(name, Some(pid)))),
+            // Listed before it runs, so that its registration finds it.
+            sh.state.update(|s| {
+                s.extensions
+                    .push(crate::sandbox::Extension::new(name.clone(), true))
+            });
+            match process::spawn(sh, Actor::Extension(name), path, &[]) {
+                Ok(_) => {}
                 Err(e) => {
                     self.reset(ShutdownReason::Failure).await;
                     return Err(e);
                 }
             }
         }
-        let registered = timeout_at(deadline, sh.state.wait_for(|s| {
-            if let Some(err) = init_failure(s) {
-                return Some(Err(err));
-            }
-            s.extensions.iter().all(|e| e.id.is_some()).then_some(Ok(()))
-        }))
+        let registered = timeout_at(
+            deadline,
+            sh.state.wait_for(|s| {
+                if let Some(err) = init_failure(s) {
+                    return Some(Err(err));
+                }
+                s.extensions
+                    .iter()
+                    .all(|e| e.id.is_some())
+                    .then_some(Ok(()))
+            }),
+        )
         .await
         .unwrap_or_else(|_| Err(timeout_error(cfg.init_timeout)));
         if let Err(err) = registered {
@@ -232,7 +270,10 @@ impl Platform {
             lc.shutdown_fault_fired = true;
             let duration = t0.elapsed();
             self.reset(ShutdownReason::Spindown).await;
-            return Ok(InitReport { duration, error: Some(shutdown_error()) });
+            return Ok(InitReport {
+                duration,
+                error: Some(shutdown_error()),
+            });
         }
 
         let pid = process::spawn(sh, Actor::Runtime, &cfg.function, &cfg.function_args);
@@ -243,33 +284,39 @@ impl Platform {
                 return Err(e);
             }
         };
-        sh.state.update(|s| s.runtime.pid = Some(pid));
         process::watch_memory(sh.clone(), pid);
 
-        let runtime_ready = timeout_at(deadline, sh.state.wait_for(|s| {
-            if let Some(err) = init_failure(s) {
-                return Some(Err(err));
-            }
-            s.runtime.ready.then_some(Ok(()))
-        }))
+        let runtime_ready = timeout_at(
+            deadline,
+            sh.state.wait_for(|s| {
+                if let Some(err) = init_failure(s) {
+                    return Some(Err(err));
+                }
+                s.runtime.ready.then_some(Ok(()))
+            }),
+        )
         .await
         .unwrap_or_else(|_| Err(timeout_error(cfg.init_timeout)));
         if let Err(err) = runtime_ready {
             return Ok(self.fail_init(t0, err, true).await);
         }
-        sh.timeline.record(Actor::Runtime, EventKind::RuntimeInitDone, None);
+        sh.timeline
+            .record(Actor::Runtime, EventKind::RuntimeInitDone, None);
         sh.emit(Record::platform(
             "platform.initRuntimeDone",
             SystemTime::now(),
             json!({ "initializationType": "on-demand", "phase": "init", "status": "success" }),
         ));
 
-        let all_ready = timeout_at(deadline, sh.state.wait_for(|s| {
-            if let Some(err) = init_failure(s) {
-                return Some(Err(err));
-            }
-            s.extensions.iter().all(|e| e.ready).then_some(Ok(()))
-        }))
+        let all_ready = timeout_at(
+            deadline,
+            sh.state.wait_for(|s| {
+                if let Some(err) = init_failure(s) {
+                    return Some(Err(err));
+                }
+                s.extensions.iter().all(|e| e.ready).then_some(Ok(()))
+            }),
+        )
         .await
         .unwrap_or_else(|_| Err(timeout_error(cfg.init_timeout)));
         if let Err(err) = all_ready {
@@ -277,7 +324,13 @@ impl Platform {
         }
         let duration = t0.elapsed();
         sh.state.update(|s| s.phase = Phase::Ready);
-        sh.timeline.record(Actor::Platform, EventKind::InitDone { status: "success".into() }, None);
+        sh.timeline.record(
+            Actor::Platform,
+            EventKind::InitDone {
+                status: "success".into(),
+            },
+            None,
+        );
         sh.emit(Record::platform(
             "platform.initReport",
             SystemTime::now(),
@@ -289,14 +342,21 @@ impl Platform {
             }),
         ));
         lc.unreported_init = Some(duration);
-        Ok(InitReport { duration, error: None })
+        Ok(InitReport {
+            duration,
+            error: None,
+        })
     }
 
     /// Reports a failed init and resets the sandbox.
     async fn fail_init(&self, t0: Instant, err: FunctionError, runtime_part: bool) -> InitReport {
         let sh = &self.shared;
         let duration = t0.elapsed();
-        let status = if err.error_type == "Sandbox.Timedout" { "timeout" } else { "error" };
+        let status = if err.error_type == "Sandbox.Timedout" {
+            "timeout"
+        } else {
+            "error"
+        };
         if runtime_part {
             sh.emit(Record::platform(
                 "platform.initRuntimeDone",
@@ -315,16 +375,37 @@ impl Platform {
                 "metrics": { "durationMs": ms(duration) },
             }),
         ));
-        sh.timeline.record(Actor::Platform, EventKind::InitDone { status: status.into() }, None);
-        sh.echo(&format!("INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: {status}\tError Type: {}", ms(duration), err.error_type));
-        let reason = if status == "timeout" { ShutdownReason::Timeout } else { ShutdownReason::Failure };
+        sh.timeline.record(
+            Actor::Platform,
+            EventKind::InitDone {
+                status: status.into(),
+            },
+            None,
+        );
+        sh.echo(&format!(
+            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: {status}\tError Type: {}",
+            ms(duration),
+            err.error_type
+        ));
+        let reason = if status == "timeout" {
+            ShutdownReason::Timeout
+        } else {
+            ShutdownReason::Failure
+        };
         self.reset(reason).await;
-        InitReport { duration, error: Some(err) }
+        InitReport {
+            duration,
+            error: Some(err),
+        }
     }
 
     /// Invokes the function with an event (running init first on a cold start). Function
     /// errors, crashes, timeouts and out-of-memory kills are results, not `Err`.
-    pub async fn invoke(&self, event: impl Into<Bytes>, opts: InvokeOptions) -> Result<InvokeResult, PlatformError> {
+    pub async fn invoke(
+        &self,
+        event: impl Into<Bytes>,
+        opts: InvokeOptions,
+    ) -> Result<InvokeResult, PlatformError> {
         let event = event.into();
         let mut lc = self.lifecycle.lock().await;
         let sh = self.shared.clone();
@@ -351,13 +432,17 @@ impl Platform {
             "invokedFunctionArn": cfg.function_arn(),
             "tracing": tracing,
         });
-        sh.timeline.record(Actor::Platform, EventKind::InvokeStart, Some(&request_id));
+        sh.timeline
+            .record(Actor::Platform, EventKind::InvokeStart, Some(&request_id));
         sh.emit(Record::platform(
             "platform.start",
             started_at,
             json!({ "requestId": request_id, "version": cfg.function_version, "tracing": tracing }),
         ));
-        sh.echo(&format!("START RequestId: {request_id} Version: {}", cfg.function_version));
+        sh.echo(&format!(
+            "START RequestId: {request_id} Version: {}",
+            cfg.function_version
+        ));
         sh.state.update(|s| {
             s.phase = Phase::Invoke;
             s.runtime.answer = None;
@@ -369,7 +454,11 @@ impl Platform {
                 client_context: opts.client_context.clone(),
                 cognito_identity: opts.cognito_identity.clone(),
             });
-            for ext in s.extensions.iter_mut().filter(|e| e.invoke && e.exited.is_none()) {
+            for ext in s
+                .extensions
+                .iter_mut()
+                .filter(|e| e.invoke && e.exited.is_none())
+            {
                 ext.queue.push_back(ExtensionEvent {
                     request_id: Some(request_id.clone()),
                     body: invoke_event.clone(),
@@ -382,14 +471,20 @@ impl Platform {
         }
 
         // Phase 1: the runtime answers, crashes, or runs out of time.
-        let shutdown_mid_invoke = cfg.faults.shutdown_at == Some(ShutdownPoint::Invoke) && !lc.shutdown_fault_fired;
+        let shutdown_mid_invoke =
+            cfg.faults.shutdown_at == Some(ShutdownPoint::Invoke) && !lc.shutdown_fault_fired;
         let mut end = if shutdown_mid_invoke {
             lc.shutdown_fault_fired = true;
             let id = request_id.clone();
-            let delivered = timeout_at(deadline, sh.state.wait_for(|s| {
-                (s.runtime.current.as_deref() == Some(&id) || s.runtime.answer.is_some() || s.runtime.exited.is_some())
+            let delivered = timeout_at(
+                deadline,
+                sh.state.wait_for(|s| {
+                    (s.runtime.current.as_deref() == Some(&id)
+                        || s.runtime.answer.is_some()
+                        || s.runtime.exited.is_some())
                     .then_some(())
-            }))
+                }),
+            )
             .await;
             if delivered.is_ok() {
                 self.reset(ShutdownReason::Spindown).await;
@@ -402,40 +497,67 @@ impl Platform {
         };
         if !shutdown_mid_invoke {
             let id = request_id.clone();
-            end = timeout_at(deadline, sh.state.wait_for(|s| {
-                if s.abort.is_some() {
-                    return Some(RuntimeEnd::Aborted);
-                }
-                if s.runtime.answer.as_ref().is_some_and(|(a, _)| *a == id) {
-                    return s.runtime.answer.take().map(|(_, a)| RuntimeEnd::Answered(a));
-                }
-                if let Some(info) = s.runtime.exited {
-                    return Some(RuntimeEnd::Crashed(info, s.runtime.out_of_memory));
-                }
-                s.extensions
-                    .iter()
-                    .find(|e| e.pid.is_some() && e.exited.is_some())
-                    .map(|e| RuntimeEnd::ExtensionCrashed(e.name.clone()))
-            }))
+            end = timeout_at(
+                deadline,
+                sh.state.wait_for(|s| {
+                    if s.abort.is_some() {
+                        return Some(RuntimeEnd::Aborted);
+                    }
+                    if s.runtime.answer.as_ref().is_some_and(|(a, _)| *a == id) {
+                        return s
+                            .runtime
+                            .answer
+                            .take()
+                            .map(|(_, a)| RuntimeEnd::Answered(a));
+                    }
+                    if let Some(info) = s.runtime.exited {
+                        return Some(RuntimeEnd::Crashed(info, s.runtime.out_of_memory));
+                    }
+                    s.extensions
+                        .iter()
+                        .find(|e| e.external && e.exited.is_some())
+                        .map(|e| RuntimeEnd::ExtensionCrashed(e.name.clone()))
+                }),
+            )
             .await
             .unwrap_or(RuntimeEnd::TimedOut);
         }
         let runtime_duration = t0.elapsed();
         let (mut status, mut error_type, mut outcome) = match &end {
-            RuntimeEnd::Answered(Answer::Response(body)) => (Status::Success, None, Outcome::Response(body.clone())),
+            RuntimeEnd::Answered(Answer::Response(body)) => {
+                (Status::Success, None, Outcome::Response(body.clone()))
+            }
             RuntimeEnd::Answered(Answer::Error { error_type, body }) => (
                 Status::Error,
                 Some(error_type.clone()),
-                Outcome::Error(FunctionError { error_type: error_type.clone(), body: body.clone() }),
+                Outcome::Error(FunctionError {
+                    error_type: error_type.clone(),
+                    body: body.clone(),
+                }),
             ),
             RuntimeEnd::Crashed(info, oom) => {
-                let kind = if *oom { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
-                let msg = format!("RequestId: {request_id} Error: Runtime exited with error: {info}");
-                (Status::Failure, Some(kind.to_string()), Outcome::Error(FunctionError::new(kind, &msg)))
+                let kind = if *oom {
+                    "Runtime.OutOfMemory"
+                } else {
+                    "Runtime.ExitError"
+                };
+                let msg =
+                    format!("RequestId: {request_id} Error: Runtime exited with error: {info}");
+                (
+                    Status::Failure,
+                    Some(kind.to_string()),
+                    Outcome::Error(FunctionError::new(kind, &msg)),
+                )
             }
             RuntimeEnd::ExtensionCrashed(name) => {
-                let msg = format!("RequestId: {request_id} Error: extension {name} exited during the invocation");
-                (Status::Failure, Some("Extension.Crash".into()), Outcome::Error(FunctionError::new("Extension.Crash", &msg)))
+                let msg = format!(
+                    "RequestId: {request_id} Error: extension {name} exited during the invocation"
+                );
+                (
+                    Status::Failure,
+                    Some("Extension.Crash".into()),
+                    Outcome::Error(FunctionError::new("Extension.Crash", &msg)),
+                )
             }
             RuntimeEnd::TimedOut => {
                 let msg = format!(
@@ -443,15 +565,29 @@ impl Platform {
                     rfc3339_ms(SystemTime::now()),
                     cfg.timeout.as_secs_f64()
                 );
-                (Status::Timeout, Some("Sandbox.Timedout".into()), Outcome::Error(FunctionError::new("Sandbox.Timedout", &msg)))
+                (
+                    Status::Timeout,
+                    Some("Sandbox.Timedout".into()),
+                    Outcome::Error(FunctionError::new("Sandbox.Timedout", &msg)),
+                )
             }
-            RuntimeEnd::Aborted => (Status::Failure, Some("Sandbox.Shutdown".into()), Outcome::Error(shutdown_error())),
+            RuntimeEnd::Aborted => (
+                Status::Failure,
+                Some("Sandbox.Shutdown".into()),
+                Outcome::Error(shutdown_error()),
+            ),
         };
         let produced_bytes = match &end {
             RuntimeEnd::Answered(Answer::Response(b) | Answer::Error { body: b, .. }) => b.len(),
             _ => 0,
         };
-        sh.timeline.record(Actor::Runtime, EventKind::RuntimeDone { status: status.as_str().into() }, Some(&request_id));
+        sh.timeline.record(
+            Actor::Runtime,
+            EventKind::RuntimeDone {
+                status: status.as_str().into(),
+            },
+            Some(&request_id),
+        );
         let mut runtime_done = json!({
             "requestId": request_id,
             "status": status.as_str(),
@@ -465,27 +601,40 @@ impl Platform {
         if let Some(t) = &error_type {
             runtime_done["errorType"] = json!(t);
         }
-        sh.emit(Record::platform("platform.runtimeDone", SystemTime::now(), runtime_done));
+        sh.emit(Record::platform(
+            "platform.runtimeDone",
+            SystemTime::now(),
+            runtime_done,
+        ));
 
         // Phase 2: every INVOKE extension calls /next again, inside the same deadline.
         if matches!(end, RuntimeEnd::Answered(_)) {
-            if cfg.faults.shutdown_at == Some(ShutdownPoint::RuntimeDone) && !lc.shutdown_fault_fired {
+            if cfg.faults.shutdown_at == Some(ShutdownPoint::RuntimeDone)
+                && !lc.shutdown_fault_fired
+            {
                 lc.shutdown_fault_fired = true;
                 self.reset(ShutdownReason::Spindown).await;
                 end = RuntimeEnd::Aborted;
             } else {
-                let waited = timeout_at(deadline, sh.state.wait_for(|s| {
-                    if s.abort.is_some() {
-                        return Some(RuntimeEnd::Aborted);
-                    }
-                    if let Some(e) = s.extensions.iter().find(|e| e.pid.is_some() && e.exited.is_some()) {
-                        return Some(RuntimeEnd::ExtensionCrashed(e.name.clone()));
-                    }
-                    s.extensions
-                        .iter()
-                        .all(|e| !e.invoke || e.idle())
-                        .then_some(RuntimeEnd::Answered(Answer::Response(Bytes::new())))
-                }))
+                let waited = timeout_at(
+                    deadline,
+                    sh.state.wait_for(|s| {
+                        if s.abort.is_some() {
+                            return Some(RuntimeEnd::Aborted);
+                        }
+                        if let Some(e) = s
+                            .extensions
+                            .iter()
+                            .find(|e| e.external && e.exited.is_some())
+                        {
+                            return Some(RuntimeEnd::ExtensionCrashed(e.name.clone()));
+                        }
+                        s.extensions
+                            .iter()
+                            .all(|e| !e.invoke || e.idle())
+                            .then_some(RuntimeEnd::Answered(Answer::Response(Bytes::new())))
+                    }),
+                )
                 .await;
                 match waited {
                     Ok(RuntimeEnd::Answered(_)) => {}
@@ -501,7 +650,9 @@ impl Platform {
                     error_type = Some("Sandbox.Timedout".into());
                 }
                 RuntimeEnd::ExtensionCrashed(name) => {
-                    let msg = format!("RequestId: {request_id} Error: extension {name} exited during the invocation");
+                    let msg = format!(
+                        "RequestId: {request_id} Error: extension {name} exited during the invocation"
+                    );
                     status = Status::Failure;
                     error_type = Some("Extension.Crash".into());
                     outcome = Outcome::Error(FunctionError::new("Extension.Crash", &msg));
@@ -514,12 +665,23 @@ impl Platform {
             }
         }
         let duration = t0.elapsed();
-        sh.timeline.record(Actor::Platform, EventKind::InvokeEnd { status: status.as_str().into() }, Some(&request_id));
+        sh.timeline.record(
+            Actor::Platform,
+            EventKind::InvokeEnd {
+                status: status.as_str().into(),
+            },
+            Some(&request_id),
+        );
         let (peak_kib, pid) = sh.state.read(|s| (s.runtime.peak_rss_kib, s.runtime.pid));
-        let peak_kib = pid.and_then(process::memory).map_or(peak_kib, |m| peak_kib.max(m.peak_kib));
+        let peak_kib = pid
+            .and_then(process::memory)
+            .map_or(peak_kib, |m| peak_kib.max(m.peak_kib));
         let out_of_memory = matches!(end, RuntimeEnd::Crashed(_, true));
-        let max_memory_used_mb =
-            if out_of_memory { cfg.memory_mb } else { (peak_kib.div_ceil(1024) as u32).min(cfg.memory_mb) };
+        let max_memory_used_mb = if out_of_memory {
+            cfg.memory_mb
+        } else {
+            (peak_kib.div_ceil(1024) as u32).min(cfg.memory_mb)
+        };
         let billed = duration + init_duration.unwrap_or_default();
         let report = Report {
             request_id: request_id.clone(),
@@ -538,11 +700,19 @@ impl Platform {
         match end {
             RuntimeEnd::Answered(_) => sh.state.update(|s| s.phase = Phase::Ready),
             RuntimeEnd::TimedOut => self.reset(ShutdownReason::Timeout).await,
-            RuntimeEnd::Crashed(..) | RuntimeEnd::ExtensionCrashed(_) => self.reset(ShutdownReason::Failure).await,
+            RuntimeEnd::Crashed(..) | RuntimeEnd::ExtensionCrashed(_) => {
+                self.reset(ShutdownReason::Failure).await
+            }
             // Reset already, or about to be by the caller of `shutdown`.
             RuntimeEnd::Aborted => {}
         }
-        Ok(InvokeResult { request_id, outcome, report, cold_start: init_duration.is_some(), runtime_duration })
+        Ok(InvokeResult {
+            request_id,
+            outcome,
+            report,
+            cold_start: init_duration.is_some(),
+            runtime_duration,
+        })
     }
 
     fn emit_report(&self, r: &Report, tracing: &Value) {
@@ -564,10 +734,19 @@ impl Platform {
         if let Some(t) = &r.error_type {
             record["errorType"] = json!(t);
         }
-        self.shared.emit(Record::platform("platform.report", SystemTime::now(), record));
+        self.shared.emit(Record::platform(
+            "platform.report",
+            SystemTime::now(),
+            record,
+        ));
     }
 
-    fn init_failed_result(&self, request_id: String, init: Duration, err: FunctionError) -> InvokeResult {
+    fn init_failed_result(
+        &self,
+        request_id: String,
+        init: Duration,
+        err: FunctionError,
+    ) -> InvokeResult {
         let cfg = &self.shared.config;
         let report = Report {
             request_id: request_id.clone(),
@@ -580,7 +759,13 @@ impl Platform {
             init_duration_ms: Some(ms(init)),
         };
         self.shared.echo(&report.to_string());
-        InvokeResult { request_id, outcome: Outcome::Error(err), report, cold_start: true, runtime_duration: Duration::ZERO }
+        InvokeResult {
+            request_id,
+            outcome: Outcome::Error(err),
+            report,
+            cold_start: true,
+            runtime_duration: Duration::ZERO,
+        }
     }
 
     fn kill_function_later(&self, request_id: &str, after: Duration) {
@@ -589,13 +774,24 @@ impl Platform {
         tokio::spawn(async move {
             let (generation, pid) = sh
                 .state
-                .wait_for(|s| (s.runtime.current.as_deref() == Some(&id)).then_some((s.generation, s.runtime.pid)))
+                .wait_for(|s| {
+                    (s.runtime.current.as_deref() == Some(&id))
+                        .then_some((s.generation, s.runtime.pid))
+                })
                 .await;
             tokio::time::sleep(after).await;
-            let still = sh.state.read(|s| s.generation == generation && s.runtime.exited.is_none());
+            let still = sh
+                .state
+                .read(|s| s.generation == generation && s.runtime.exited.is_none());
             if let (true, Some(pid)) = (still, pid) {
                 signal(pid, libc::SIGKILL);
-                sh.timeline.record(Actor::Runtime, EventKind::Killed { reason: "fault: kill_function_after".into() }, Some(&id));
+                sh.timeline.record(
+                    Actor::Runtime,
+                    EventKind::Killed {
+                        reason: "fault: kill_function_after".into(),
+                    },
+                    Some(&id),
+                );
             }
         });
     }
@@ -608,7 +804,12 @@ impl Platform {
             let alive = s.phase != Phase::Down;
             s.phase = Phase::Shutdown;
             let runtime = s.runtime.pid.filter(|_| s.runtime.exited.is_none());
-            (alive.then_some(runtime), s.extensions.iter().any(|e| e.pid.is_none() && e.id.is_some()))
+            (
+                alive.then_some(runtime),
+                s.extensions
+                    .iter()
+                    .any(|e| !e.external && e.id.is_some()),
+            )
         });
         let Some(runtime) = runtime else {
             sh.state.update(|s| {
@@ -617,7 +818,13 @@ impl Platform {
             });
             return;
         };
-        sh.timeline.record(Actor::Platform, EventKind::ShutdownStart { reason: reason.as_str().into() }, None);
+        sh.timeline.record(
+            Actor::Platform,
+            EventKind::ShutdownStart {
+                reason: reason.as_str().into(),
+            },
+            None,
+        );
         let budget_end = Instant::now() + sh.config.shutdown_budget;
         let deadline_ms = epoch_ms(SystemTime::now() + sh.config.shutdown_budget);
 
@@ -629,41 +836,71 @@ impl Platform {
                 let Some(pid) = ext.pid else { continue };
                 if ext.shutdown && ext.id.is_some() {
                     ext.queue.clear();
-                    ext.queue.push_back(ExtensionEvent { request_id: None, body: event.clone(), shutdown: true });
+                    ext.queue.push_back(ExtensionEvent {
+                        request_id: None,
+                        body: event.clone(),
+                        shutdown: true,
+                    });
                 } else {
                     kill.push(pid);
                 }
             }
             kill
         });
-        let flushed = sh.hub.lock().unwrap_or_else(PoisonError::into_inner).flush();
+        let flushed = sh
+            .hub
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flush();
         if let Some(pid) = runtime {
             if internal {
                 signal(pid, libc::SIGTERM);
                 let grace = (Instant::now() + RUNTIME_TERM_GRACE).min(budget_end);
-                let _ = timeout_at(grace, sh.state.wait_for(|s| s.runtime.exited.map(|_| ()))).await;
+                let _ =
+                    timeout_at(grace, sh.state.wait_for(|s| s.runtime.exited.map(|_| ()))).await;
             }
             if sh.state.read(|s| s.runtime.exited.is_none()) {
                 signal(pid, libc::SIGKILL);
-                sh.timeline.record(Actor::Runtime, EventKind::Killed { reason: format!("sandbox {}", reason.as_str()) }, None);
+                sh.timeline.record(
+                    Actor::Runtime,
+                    EventKind::Killed {
+                        reason: format!("sandbox {}", reason.as_str()),
+                    },
+                    None,
+                );
             }
         }
         for pid in unsubscribed {
             self.kill_extension(pid, "not registered for SHUTDOWN");
         }
         let all_exited = |s: &mut crate::sandbox::Sandbox| {
-            s.extensions.iter().all(|e| e.pid.is_none() || e.exited.is_some()).then_some(())
+            s.extensions
+                .iter()
+                .all(|e| e.pid.is_none() || e.exited.is_some())
+                .then_some(())
         };
         let _ = timeout_at(budget_end, sh.state.wait_for(all_exited)).await;
         let late: Vec<u32> = sh.state.read(|s| {
-            s.extensions.iter().filter(|e| e.exited.is_none()).filter_map(|e| e.pid).collect()
+            s.extensions
+                .iter()
+                .filter(|e| e.exited.is_none())
+                .filter_map(|e| e.pid)
+                .collect()
         });
         for pid in late {
             self.kill_extension(pid, "still running at the SHUTDOWN deadline");
         }
         let reaped = async {
             let _ = sh.state.wait_for(all_exited).await;
-            let _ = sh.state.wait_for(|s| s.runtime.pid.is_none_or(|_| s.runtime.exited.is_some()).then_some(())).await;
+            let _ = sh
+                .state
+                .wait_for(|s| {
+                    s.runtime
+                        .pid
+                        .is_none_or(|_| s.runtime.exited.is_some())
+                        .then_some(())
+                })
+                .await;
         };
         let _ = tokio::time::timeout(REAP_WAIT, reaped).await;
         // Batches already flushed on their way; whatever a dead subscriber did not take is gone.
@@ -673,7 +910,10 @@ impl Platform {
             }
         })
         .await;
-        sh.hub.lock().unwrap_or_else(PoisonError::into_inner).reset();
+        sh.hub
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .reset();
         sh.state.update(|s| {
             s.generation += 1;
             s.phase = Phase::Down;
@@ -681,14 +921,26 @@ impl Platform {
             s.runtime = Default::default();
             s.extensions.clear();
         });
-        sh.timeline.record(Actor::Platform, EventKind::ShutdownEnd, None);
+        sh.timeline
+            .record(Actor::Platform, EventKind::ShutdownEnd, None);
     }
 
     fn kill_extension(&self, pid: u32, reason: &str) {
-        let name = self.shared.state.read(|s| s.extensions.iter().find(|e| e.pid == Some(pid)).map(|e| e.name.clone()));
+        let name = self.shared.state.read(|s| {
+            s.extensions
+                .iter()
+                .find(|e| e.pid == Some(pid))
+                .map(|e| e.name.clone())
+        });
         signal(pid, libc::SIGKILL);
         if let Some(name) = name {
-            self.shared.timeline.record(Actor::Extension(name), EventKind::Killed { reason: reason.into() }, None);
+            self.shared.timeline.record(
+                Actor::Extension(name),
+                EventKind::Killed {
+                    reason: reason.into(),
+                },
+                None,
+            );
         }
     }
 }
@@ -699,28 +951,50 @@ fn init_failure(s: &crate::sandbox::Sandbox) -> Option<FunctionError> {
         return Some(shutdown_error());
     }
     if let Some((kind, body)) = &s.runtime.init_error {
-        return Some(FunctionError { error_type: kind.clone(), body: body.clone() });
+        return Some(FunctionError {
+            error_type: kind.clone(),
+            body: body.clone(),
+        });
     }
     if let Some(info) = s.runtime.exited {
-        let kind = if s.runtime.out_of_memory { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
-        return Some(FunctionError::new(kind, &format!("Runtime exited with error: {info}")));
+        let kind = if s.runtime.out_of_memory {
+            "Runtime.OutOfMemory"
+        } else {
+            "Runtime.ExitError"
+        };
+        return Some(FunctionError::new(
+            kind,
+            &format!("Runtime exited with error: {info}"),
+        ));
     }
     for e in &s.extensions {
         if let Some(kind) = &e.error {
-            return Some(FunctionError::new(kind, &format!("extension {} reported an init error", e.name)));
+            return Some(FunctionError::new(
+                kind,
+                &format!("extension {} reported an init error", e.name),
+            ));
         }
         if let Some(info) = e.exited {
-            return Some(FunctionError::new("Extension.Crash", &format!("extension {} exited during init: {info}", e.name)));
+            return Some(FunctionError::new(
+                "Extension.Crash",
+                &format!("extension {} exited during init: {info}", e.name),
+            ));
         }
     }
     None
 }
 
 fn timeout_error(limit: Duration) -> FunctionError {
-    FunctionError::new("Sandbox.Timedout", &format!("Init timed out after {:.2} seconds", limit.as_secs_f64()))
+    FunctionError::new(
+        "Sandbox.Timedout",
+        &format!("Init timed out after {:.2} seconds", limit.as_secs_f64()),
+    )
 }
 
 /// Our own error type for an invocation cut short by SHUTDOWN (Lambda never does that).
 fn shutdown_error() -> FunctionError {
-    FunctionError::new("Sandbox.Shutdown", "the sandbox was shut down during the invocation")
+    FunctionError::new(
+        "Sandbox.Shutdown",
+        "the sandbox was shut down during the invocation",
+    )
 }

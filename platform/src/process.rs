@@ -26,16 +26,27 @@ pub(crate) struct Pids(Arc<Mutex<HashSet<u32>>>);
 
 impl Pids {
     fn insert(&self, pid: u32) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(pid);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(pid);
     }
 
     fn remove(&self, pid: u32) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(&pid);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&pid);
     }
 
     /// SIGKILLs every live child's process group.
     pub(crate) fn kill_all(&self) {
-        for pid in self.0.lock().unwrap_or_else(PoisonError::into_inner).drain() {
+        for pid in self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+        {
             signal(pid, libc::SIGKILL);
         }
     }
@@ -53,7 +64,12 @@ pub(crate) fn signal(pid: u32, sig: i32) {
 }
 
 /// Starts an executable with Lambda's environment. Returns its PID.
-pub(crate) fn spawn(shared: &Arc<Shared>, actor: Actor, path: &Path, args: &[String]) -> Result<u32, PlatformError> {
+pub(crate) fn spawn(
+    shared: &Arc<Shared>,
+    actor: Actor,
+    path: &Path,
+    args: &[String],
+) -> Result<u32, PlatformError> {
     let cfg = &shared.config;
     let mut cmd = Command::new(path);
     cmd.args(args)
@@ -69,10 +85,12 @@ pub(crate) fn spawn(shared: &Arc<Shared>, actor: Actor, path: &Path, args: &[Str
             cmd.env("PATH", path);
         }
     }
-    cmd.envs(shared.standard_env()).envs(cfg.env.iter().map(|(k, v)| (k, v)));
-    let mut child = cmd
-        .spawn()
-        .map_err(|source| PlatformError::Spawn { path: path.display().to_string(), source })?;
+    cmd.envs(shared.standard_env())
+        .envs(cfg.env.iter().map(|(k, v)| (k, v)));
+    let mut child = cmd.spawn().map_err(|source| PlatformError::Spawn {
+        path: path.display().to_string(),
+        source,
+    })?;
     let Some(pid) = child.id() else {
         return Err(PlatformError::Spawn {
             path: path.display().to_string(),
@@ -80,7 +98,9 @@ pub(crate) fn spawn(shared: &Arc<Shared>, actor: Actor, path: &Path, args: &[Str
         });
     };
     shared.pids.insert(pid);
-    shared.timeline.record(actor.clone(), EventKind::Spawned { pid }, None);
+    shared
+        .timeline
+        .record(actor.clone(), EventKind::Spawned { pid }, None);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(forward_lines(shared.clone(), actor.clone(), out));
     }
@@ -91,8 +111,21 @@ pub(crate) fn spawn(shared: &Arc<Shared>, actor: Actor, path: &Path, args: &[Str
     tokio::spawn(async move {
         let status = child.wait().await;
         shared.pids.remove(pid);
-        let info = status.map_or(ExitInfo { code: None, signal: None }, exit_info);
-        shared.timeline.record(actor, EventKind::Exited { code: info.code, signal: info.signal }, None);
+        let info = status.map_or(
+            ExitInfo {
+                code: None,
+                signal: None,
+            },
+            exit_info,
+        );
+        shared.timeline.record(
+            actor,
+            EventKind::Exited {
+                code: info.code,
+                signal: info.signal,
+            },
+            None,
+        );
         shared.state.update(|s| {
             if s.runtime.pid == Some(pid) {
                 s.runtime.exited = Some(info);
@@ -107,7 +140,10 @@ pub(crate) fn spawn(shared: &Arc<Shared>, actor: Actor, path: &Path, args: &[Str
 
 fn exit_info(status: ExitStatus) -> ExitInfo {
     use std::os::unix::process::ExitStatusExt;
-    ExitInfo { code: status.code(), signal: status.signal() }
+    ExitInfo {
+        code: status.code(),
+        signal: status.signal(),
+    }
 }
 
 /// Each output line becomes a `function` or `extension` record and is echoed.
@@ -144,7 +180,10 @@ pub(crate) fn memory(pid: u32) -> Option<Memory> {
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
     };
-    Some(Memory { rss_kib: field("VmRSS:")?, peak_kib: field("VmHWM:").unwrap_or(0) })
+    Some(Memory {
+        rss_kib: field("VmRSS:")?,
+        peak_kib: field("VmHWM:").unwrap_or(0),
+    })
 }
 
 /// Samples the function's memory until it exits: keeps the peak for reports and SIGKILLs the
@@ -176,11 +215,19 @@ pub(crate) fn watch_memory(shared: Arc<Shared>, pid: u32) {
                 }
             }
             if over {
-                shared.timeline.record(Actor::Runtime, EventKind::OutOfMemory { rss_kib: mem.rss_kib }, None);
+                shared.timeline.record(
+                    Actor::Runtime,
+                    EventKind::OutOfMemory {
+                        rss_kib: mem.rss_kib,
+                    },
+                    None,
+                );
                 signal(pid, libc::SIGKILL);
                 shared.timeline.record(
                     Actor::Runtime,
-                    EventKind::Killed { reason: format!("memory {} KiB over {limit_kib} KiB", mem.rss_kib) },
+                    EventKind::Killed {
+                        reason: format!("memory {} KiB over {limit_kib} KiB", mem.rss_kib),
+                    },
                     None,
                 );
                 return;

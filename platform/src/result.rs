@@ -43,7 +43,10 @@ pub struct FunctionError {
 impl FunctionError {
     pub(crate) fn new(error_type: &str, message: &str) -> Self {
         let body = serde_json::json!({ "errorMessage": message, "errorType": error_type });
-        Self { error_type: error_type.into(), body: body.to_string().into() }
+        Self {
+            error_type: error_type.into(),
+            body: body.to_string().into(),
+        }
     }
 
     /// The `errorMessage`, if the body has one.
@@ -89,7 +92,11 @@ impl fmt::Display for Report {
         write!(
             f,
             "REPORT RequestId: {}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
-            self.request_id, self.duration_ms, self.billed_duration_ms, self.memory_size_mb, self.max_memory_used_mb
+            self.request_id,
+            self.duration_ms,
+            self.billed_duration_ms,
+            self.memory_size_mb,
+            self.max_memory_used_mb
         )?;
         if let Some(init) = self.init_duration_ms {
             write!(f, "\tInit Duration: {init:.2} ms")?;
@@ -185,6 +192,9 @@ mod tests {
         r.status = Status::Timeout;
         r.error_type = Some("Sandbox.Timedout".into());
         r.init_duration_ms = None;
-        assert!(r.to_string().ends_with("Max Memory Used: 20 MB\tStatus: timeout\tError Type: Sandbox.Timedout"));
+        assert!(
+            r.to_string()
+                .ends_with("Max Memory Used: 20 MB\tStatus: timeout\tError Type: Sandbox.Timedout")
+        );
     }
 }

@@ -73,7 +73,10 @@ pub(crate) struct Extension {
     pub name: String,
     /// Set by register.
     pub id: Option<String>,
-    /// `None` for an internal extension (registered from the function process).
+    /// Started by the platform from an executable; internal extensions register from the
+    /// function process instead.
+    pub external: bool,
+    /// Set once the process runs.
     pub pid: Option<u32>,
     pub invoke: bool,
     pub shutdown: bool,
@@ -88,11 +91,12 @@ pub(crate) struct Extension {
 }
 
 impl Extension {
-    pub(crate) fn new(name: String, pid: Option<u32>) -> Self {
+    pub(crate) fn new(name: String, external: bool) -> Self {
         Self {
             name,
             id: None,
-            pid,
+            external,
+            pid: None,
             invoke: false,
             shutdown: false,
             account_id_feature: false,
@@ -135,7 +139,9 @@ pub(crate) struct Sandbox {
 
 impl Sandbox {
     pub(crate) fn extension_by_id(&mut self, id: &str) -> Option<&mut Extension> {
-        self.extensions.iter_mut().find(|e| e.id.as_deref() == Some(id))
+        self.extensions
+            .iter_mut()
+            .find(|e| e.id.as_deref() == Some(id))
     }
 }
 
@@ -146,7 +152,9 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn new() -> Self {
-        Self { tx: watch::Sender::new(Sandbox::default()) }
+        Self {
+            tx: watch::Sender::new(Sandbox::default()),
+        }
     }
 
     /// Reads the state.

@@ -156,8 +156,14 @@ impl Timeline {
     }
 
     /// The first event of an actor matching a predicate on its kind.
-    pub fn first(&self, actor: &Actor, pred: impl Fn(&EventKind) -> bool) -> Option<&TimelineEvent> {
-        self.events.iter().find(|e| &e.actor == actor && pred(&e.kind))
+    pub fn first(
+        &self,
+        actor: &Actor,
+        pred: impl Fn(&EventKind) -> bool,
+    ) -> Option<&TimelineEvent> {
+        self.events
+            .iter()
+            .find(|e| &e.actor == actor && pred(&e.kind))
     }
 
     /// Extension init time of every cold start: process start → its first `/next`.
@@ -187,7 +193,8 @@ impl Timeline {
     /// Post-runtime duration: `platform.runtimeDone` → the extension's next `/next`.
     pub fn post_runtime_duration(&self, request_id: &str, extension: &str) -> Option<Duration> {
         let done = self.events.iter().position(|e| {
-            e.request_id.as_deref() == Some(request_id) && matches!(e.kind, EventKind::RuntimeDone { .. })
+            e.request_id.as_deref() == Some(request_id)
+                && matches!(e.kind, EventKind::RuntimeDone { .. })
         })?;
         let actor = Actor::Extension(extension.to_string());
         let next = self.events[done..]
@@ -223,7 +230,13 @@ impl fmt::Display for Timeline {
     /// One line per event: `+   12.345 ms  actor  kind  [request]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for e in &self.events {
-            write!(f, "+{:>10.3} ms  {:<28} {:?}", e.at.as_secs_f64() * 1e3, e.actor.to_string(), e.kind)?;
+            write!(
+                f,
+                "+{:>10.3} ms  {:<28} {:?}",
+                e.at.as_secs_f64() * 1e3,
+                e.actor.to_string(),
+                e.kind
+            )?;
             if let Some(id) = &e.request_id {
                 write!(f, "  [{id}]")?;
             }
@@ -238,7 +251,12 @@ mod tests {
     use super::*;
 
     fn ev(ms: u64, actor: Actor, kind: EventKind, req: Option<&str>) -> TimelineEvent {
-        TimelineEvent { at: Duration::from_millis(ms), kind, request_id: req.map(String::from), actor }
+        TimelineEvent {
+            at: Duration::from_millis(ms),
+            kind,
+            request_id: req.map(String::from),
+            actor,
+        }
     }
 
     #[test]
@@ -250,13 +268,30 @@ mod tests {
                 ev(5, ext(), EventKind::Registered, None),
                 ev(8, ext(), EventKind::Next, None),
                 ev(20, Actor::Platform, EventKind::InvokeStart, Some("r1")),
-                ev(30, ext(), EventKind::ExtensionEvent { event: ExtensionEventKind::Invoke }, Some("r1")),
-                ev(40, Actor::Runtime, EventKind::RuntimeDone { status: "success".into() }, Some("r1")),
+                ev(
+                    30,
+                    ext(),
+                    EventKind::ExtensionEvent {
+                        event: ExtensionEventKind::Invoke,
+                    },
+                    Some("r1"),
+                ),
+                ev(
+                    40,
+                    Actor::Runtime,
+                    EventKind::RuntimeDone {
+                        status: "success".into(),
+                    },
+                    Some("r1"),
+                ),
                 ev(47, ext(), EventKind::Next, None),
             ],
         };
         assert_eq!(t.extension_init_time("e"), Some(Duration::from_millis(7)));
-        assert_eq!(t.post_runtime_duration("r1", "e"), Some(Duration::from_millis(7)));
+        assert_eq!(
+            t.post_runtime_duration("r1", "e"),
+            Some(Duration::from_millis(7))
+        );
         assert_eq!(t.post_runtime_duration("r2", "e"), None);
         assert_eq!(t.extension_names(), vec!["e".to_string()]);
         assert_eq!(t.request_ids(), vec!["r1".to_string()]);
@@ -271,18 +306,39 @@ pub(crate) struct TimelineLog {
 
 impl TimelineLog {
     pub(crate) fn new() -> Self {
-        Self { inner: std::sync::Arc::new((std::time::Instant::now(), std::sync::Mutex::new(Vec::new()))) }
+        Self {
+            inner: std::sync::Arc::new((
+                std::time::Instant::now(),
+                std::sync::Mutex::new(Vec::new()),
+            )),
+        }
     }
 
     /// Records an event now.
     pub(crate) fn record(&self, actor: Actor, kind: EventKind, request_id: Option<&str>) {
         let at = self.inner.0.elapsed();
-        let event = TimelineEvent { at, kind, request_id: request_id.map(String::from), actor };
-        self.inner.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(event);
+        let event = TimelineEvent {
+            at,
+            kind,
+            request_id: request_id.map(String::from),
+            actor,
+        };
+        self.inner
+            .1
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(event);
     }
 
     /// A copy of everything so far.
     pub(crate) fn snapshot(&self) -> Timeline {
-        Timeline { events: self.inner.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() }
+        Timeline {
+            events: self
+                .inner
+                .1
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        }
     }
 }

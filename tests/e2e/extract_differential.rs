@@ -46,7 +46,14 @@ fn cli(case: &Value) -> Value {
         .env_remove("DD_TRACE_EXTRACTOR")
         .env_remove("DD_TRACE_PROPAGATION_STYLE")
         .env_remove("DD_TRACE_PROPAGATION_STYLE_EXTRACT")
-        .env("DD_MERGE_XRAY_TRACES", if case["merge"] == true { "true" } else { "false" });
+        .env(
+            "DD_MERGE_XRAY_TRACES",
+            if case["merge"] == true {
+                "true"
+            } else {
+                "false"
+            },
+        );
     if let Some(xray) = case["xray"].as_str() {
         cmd.args(["--xray", xray]);
     }
@@ -57,7 +64,12 @@ fn cli(case: &Value) -> Value {
         cmd.args(["--client-context", &case["client_context"].to_string()]);
     }
     let out = run(&mut cmd, LIMIT);
-    assert!(out.status.success(), "{}: {}", case["name"], output_text(&out));
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        case["name"],
+        output_text(&out)
+    );
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", case["name"], output_text(&out)))
 }
@@ -167,8 +179,16 @@ fn batch_records_become_links() {
     let pair = |t: &str, p: &str| (t.to_owned(), p.to_owned());
     let sqs = cli(&by_name("sqs-batch"));
     assert_eq!(sqs["extractor"], "sqs");
-    assert_eq!(ids(&sqs), pair("2684756524522091840", "7431398482019833808"));
-    let links: Vec<_> = sqs["links"].as_array().expect("links").iter().map(ids).collect();
+    assert_eq!(
+        ids(&sqs),
+        pair("2684756524522091840", "7431398482019833808")
+    );
+    let links: Vec<_> = sqs["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .map(ids)
+        .collect();
     // Record 2 repeats record 0's context and record 3 has none: two distinct links.
     assert_eq!(
         links,
@@ -184,11 +204,22 @@ fn batch_records_become_links() {
     assert_eq!(first_empty["links"].as_array().map(Vec::len), Some(1));
 
     for (case, want) in [
-        ("kinesis-batch", pair("1111111111111111111", "2222222222222222222")),
-        ("sns-batch", pair("3333333333333333333", "4444444444444444444")),
+        (
+            "kinesis-batch",
+            pair("1111111111111111111", "2222222222222222222"),
+        ),
+        (
+            "sns-batch",
+            pair("3333333333333333333", "4444444444444444444"),
+        ),
     ] {
         let out = cli(&by_name(case));
-        let links: Vec<_> = out["links"].as_array().expect("links").iter().map(ids).collect();
+        let links: Vec<_> = out["links"]
+            .as_array()
+            .expect("links")
+            .iter()
+            .map(ids)
+            .collect();
         assert_eq!(links, [want], "{case}");
     }
     assert_eq!(cli(&by_name("sqs-string"))["links"], Value::Array(vec![]));
@@ -202,7 +233,11 @@ fn extractor_names_say_where_the_context_came_from() {
         ("appsync", "event", Some("appsync")),
         ("eventbridge", "event", Some("eventbridge")),
         ("step-functions-payload", "event", Some("step-functions")),
-        ("client-context-after-bad-sqs", "event", Some("client-context")),
+        (
+            "client-context-after-bad-sqs",
+            "event",
+            Some("client-context"),
+        ),
         ("custom-declarative", "custom", Some("declarative")),
         ("xray-merge-lineage", "xray", None),
         ("xray-no-merge", "none", None),

@@ -96,12 +96,24 @@ impl Rng {
     /// checkpoint without one as a repeat of its parent's direction and restarts the pathway),
     /// plus random others.
     fn tags(&mut self) -> Vec<String> {
-        let keys = ["topic", "type", "group", "exchange", "partition", "event_type", "x"];
+        let keys = [
+            "topic",
+            "type",
+            "group",
+            "exchange",
+            "partition",
+            "event_type",
+            "x",
+        ];
         let n = self.below(5) as usize;
         let direction = if self.below(2) == 0 { "in" } else { "out" };
         let mut tags = vec![format!("direction:{direction}")];
         tags.extend((0..n).map(|_| {
-            format!("{}:{}", keys[self.below(keys.len() as u64) as usize], self.word())
+            format!(
+                "{}:{}",
+                keys[self.below(keys.len() as u64) as usize],
+                self.word()
+            )
         }));
         // Unsorted input: both sides sort.
         if tags.len() > 1 {
@@ -114,7 +126,11 @@ impl Rng {
 
 fn ours(service: &str, env: &str, tags: &[String], now_ms: i64, parent: Option<&str>) -> Value {
     let parent = parent.map(|p| Pathway::from_base64(p).expect("our parent decodes"));
-    let c = Pathway::checkpoint(parent.as_ref(), node_hash(service, env, tags), now_ms * NS_PER_MS);
+    let c = Pathway::checkpoint(
+        parent.as_ref(),
+        node_hash(service, env, tags),
+        now_ms * NS_PER_MS,
+    );
     json!({
         "hash": c.pathway.hash.to_string(),
         "parent_hash": c.parent_hash.to_string(),
@@ -147,12 +163,20 @@ fn checkpoints_match_ddtrace_root_and_chained() {
     let mut compared = 0;
     for chain in 0..40 {
         let service = rng.word();
-        let env = if chain % 5 == 0 { "none".to_owned() } else { rng.word() };
+        let env = if chain % 5 == 0 {
+            "none".to_owned()
+        } else {
+            rng.word()
+        };
         let mut now_ms = 1_600_000_000_000 + rng.below(200_000_000_000) as i64;
         let mut parent: Option<String> = None;
         for hop in 0..1 + rng.below(5) {
             // Services and tags change along the chain, as a pathway crosses services.
-            let service = if hop % 2 == 0 { service.clone() } else { rng.word() };
+            let service = if hop % 2 == 0 {
+                service.clone()
+            } else {
+                rng.word()
+            };
             let tags = rng.tags();
             let req = json!({
                 "op": "checkpoint", "service": service, "env": env, "tags": tags,
@@ -166,7 +190,11 @@ fn checkpoints_match_ddtrace_root_and_chained() {
             let decoded = oracle.ask(&json!({"op": "decode", "b64": encoded}));
             let p = Pathway::from_base64(encoded).expect("we decode ddtrace's context");
             assert_eq!(decoded["hash"], p.hash.to_string(), "seed {seed}");
-            assert_eq!(decoded["pathway_start_ms"], p.pathway_start_ms(), "seed {seed}");
+            assert_eq!(
+                decoded["pathway_start_ms"],
+                p.pathway_start_ms(),
+                "seed {seed}"
+            );
             assert_eq!(decoded["edge_start_ms"], p.edge_start_ms(), "seed {seed}");
             parent = Some(encoded.to_owned());
             now_ms += rng.below(30_000) as i64;
@@ -205,8 +233,15 @@ fn cli_matches_ddtrace() {
         let (service, env) = (rng.word(), rng.word());
         let tags = rng.tags();
         let mut cmd = Command::new(&bin);
-        cmd.args(["pathway", "checkpoint", "--service", &service, "--env", &env])
-            .args(["--now-ms", &now_ms.to_string()]);
+        cmd.args([
+            "pathway",
+            "checkpoint",
+            "--service",
+            &service,
+            "--env",
+            &env,
+        ])
+        .args(["--now-ms", &now_ms.to_string()]);
         if let Some(p) = &parent {
             cmd.args(["--parent", p]);
         }
@@ -214,7 +249,11 @@ fn cli_matches_ddtrace() {
             cmd.args(["--tag", t]);
         }
         let out = cmd.output().expect("run ddlambda pathway checkpoint");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mine: Value = serde_json::from_slice(&out.stdout).expect("CLI JSON");
         let theirs = oracle.ask(&json!({
             "op": "checkpoint", "service": service, "env": env, "tags": tags,
@@ -227,7 +266,10 @@ fn cli_matches_ddtrace() {
             .output()
             .expect("run ddlambda pathway decode");
         let decoded: Value = serde_json::from_slice(&out.stdout).expect("CLI JSON");
-        assert_eq!(decoded, oracle.ask(&json!({"op": "decode", "b64": encoded})));
+        assert_eq!(
+            decoded,
+            oracle.ask(&json!({"op": "decode", "b64": encoded}))
+        );
         parent = Some(encoded);
         now_ms += rng.below(5_000) as i64;
     }

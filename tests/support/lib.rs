@@ -1,3 +1,144 @@
-//! Shared support for the end-to-end tests.
+//! Shared support for the end-to-end tests: locating workspace binaries, the real peers (with
+//! the `DDLAMBDA_REQUIRE_PEERS` rule), killing children by PID, free loopback ports, and a tiny
+//! blocking HTTP client.
 
 pub mod command;
+pub mod http;
+pub mod peers_tracer;
+pub mod platform;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Mutex;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The cargo target directory (`CARGO_TARGET_DIR`, else `<workspace>/target`).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() { dir } else { workspace_root().join(dir) }
+        }
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Path of a workspace binary in the debug profile, building it (`cargo build --bin`) when it
+/// is missing. `tests/run` builds every binary first, so the build is only a fallback.
+pub fn bin_path(name: &str) -> PathBuf {
+    static BUILD: Mutex<()> = Mutex::new(());
+    let path = target_dir().join("debug").join(name);
+    if path.is_file() {
+        return path;
+    }
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !path.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--bin", name])
+            .current_dir(workspace_root())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo build --bin {name}: {e}"));
+        assert!(status.success(), "cargo build --bin {name} failed");
+    }
+    assert!(path.is_file(), "{} missing after building it", path.display());
+    path
+}
+
+/// The installed real peers (`tests/peers/install`).
+#[derive(Clone, Debug)]
+pub struct Peers {
+    /// `DDLAMBDA_PEERS_DIR`: venvs `tracer`, `testagent`, `aws`, and `node`.
+    pub dir: PathBuf,
+    /// `DDLAMBDA_RIE`: the AWS Runtime Interface Emulator binary, if installed.
+    pub rie: Option<PathBuf>,
+}
+
+impl Peers {
+    /// A program inside a venv, e.g. `venv_bin("tracer", "python")`.
+    pub fn venv_bin(&self, venv: &str, program: &str) -> PathBuf {
+        self.dir.join(venv).join("bin").join(program)
+    }
+}
+
+/// Whether missing peers must fail the test (`DDLAMBDA_REQUIRE_PEERS=1`, set by `tests/run`).
+pub fn peers_required() -> bool {
+    std::env::var("DDLAMBDA_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
+
+/// Reports a missing peer: panics when peers are required, else prints a loud notice; the
+/// caller then skips its test.
+pub fn missing_peer(what: &str) {
+    let msg = format!("real peer missing: {what} (run `eval \"$(tests/peers/install)\"`)");
+    assert!(!peers_required(), "{msg}; DDLAMBDA_REQUIRE_PEERS=1 forbids skipping");
+    eprintln!("\n!!!!!!!! SKIPPING: {msg} !!!!!!!!\n");
+}
+
+/// The peers, or `None` (after [`missing_peer`]) when `DDLAMBDA_PEERS_DIR` is not a directory.
+pub fn peers() -> Option<Peers> {
+    let dir = std::env::var_os("DDLAMBDA_PEERS_DIR").map(PathBuf::from).filter(|d| d.is_dir());
+    let Some(dir) = dir else {
+        missing_peer("DDLAMBDA_PEERS_DIR");
+        return None;
+    };
+    let rie = std::env::var_os("DDLAMBDA_RIE").map(PathBuf::from).filter(|p| p.is_file());
+    Some(Peers { dir, rie })
+}
+
+/// The AWS RIE binary, or `None` (after [`missing_peer`]).
+pub fn rie() -> Option<PathBuf> {
+    let rie = std::env::var_os("DDLAMBDA_RIE").map(PathBuf::from).filter(|p| p.is_file());
+    if rie.is_none() {
+        missing_peer("DDLAMBDA_RIE (the AWS Runtime Interface Emulator)");
+    }
+    rie
+}
+
+/// A child process killed (SIGKILL, by PID) and reaped when dropped.
+#[derive(Debug)]
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// Spawns a command under the guard.
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
+        cmd.spawn().map(Self)
+    }
+
+    /// The PID.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A currently free port on 127.0.0.1 (bound then released: use it promptly).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"))
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, for at most `limit`.
+pub fn wait_until<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

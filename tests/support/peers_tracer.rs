@@ -114,14 +114,18 @@ impl TestAgent {
             peers_dir().join("testagent/bin/ddapm-test-agent"),
         )?;
         let port = free_port();
+        let log_path = std::env::temp_dir().join(format!("ddapm-test-agent-{port}.log"));
+        let log = std::fs::File::create(&log_path).expect("test agent log file");
         let mut cmd = Command::new(bin);
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--otlp-http-port", &free_port().to_string()])
             .args(["--otlp-grpc-port", &free_port().to_string()])
-            .args(["--enabled-checks", &checks.join(",")])
+            // Its `--enabled-checks` flag does not parse (argparse `type=List[str]`); the
+            // variable does.
+            .env("ENABLED_CHECKS", checks.join(","))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log.try_clone().expect("log file"));
         if let Some(url) = agent_url {
             cmd.args(["--agent-url", url]);
         }
@@ -134,7 +138,8 @@ impl TestAgent {
         while agent.get("/test/session/traces").is_err() {
             assert!(
                 Instant::now() < deadline,
-                "ddapm-test-agent did not answer on port {port} within 60 s"
+                "ddapm-test-agent did not answer on port {port} within 60 s: {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -91,7 +91,10 @@ fn is_sorted<S: AsRef<str>>(tags: &[S]) -> bool {
 /// The pathway hash: FNV-1 of the node hash, then the parent hash, each 8 bytes LE.
 #[inline]
 pub fn pathway_hash(node: u64, parent: u64) -> u64 {
-    fnv1_update(fnv1_update(FNV_OFFSET, &node.to_le_bytes()), &parent.to_le_bytes())
+    fnv1_update(
+        fnv1_update(FNV_OFFSET, &node.to_le_bytes()),
+        &parent.to_le_bytes(),
+    )
 }
 
 /// A pathway as it travels: its hash, when its first checkpoint was set and when the previous
@@ -145,9 +148,8 @@ impl Pathway {
             .and_then(|b| b.try_into().ok())
             .ok_or(PathwayError::ShortHash(bytes.len()))?;
         let mut rest = &bytes[8..];
-        let pathway_start_ms = unzigzag(
-            take_varint(&mut rest).ok_or(PathwayError::TruncatedVarint("pathway start"))?,
-        );
+        let pathway_start_ms =
+            unzigzag(take_varint(&mut rest).ok_or(PathwayError::TruncatedVarint("pathway start"))?);
         let edge_start_ms =
             unzigzag(take_varint(&mut rest).ok_or(PathwayError::TruncatedVarint("edge start"))?);
         if pathway_start_ms < 0 {
@@ -341,7 +343,10 @@ mod tests {
             (-1, &[0x01]),
             (1679672748, &[216, 150, 238, 193, 12]),
             (1679711644352, &[128, 171, 237, 233, 226, 97]),
-            (9007199254740991 / 2, &[254, 255, 255, 255, 255, 255, 255, 15]),
+            (
+                9007199254740991 / 2,
+                &[254, 255, 255, 255, 255, 255, 255, 15],
+            ),
         ];
         for &(v, want) in cases {
             let mut buf = [0u8; 9];
@@ -398,7 +403,10 @@ mod tests {
     fn carrier_keys() {
         let mut m = serde_json::Map::new();
         assert_eq!(Pathway::from_carrier(&m), None);
-        m.insert(LEGACY_PATHWAY_KEY.into(), "y8c/bPLAuyaAoKv++WKAoKv++WI=".into());
+        m.insert(
+            LEGACY_PATHWAY_KEY.into(),
+            "y8c/bPLAuyaAoKv++WKAoKv++WI=".into(),
+        );
         assert_eq!(
             Pathway::from_carrier(&m).map(|p| p.hash),
             Some(2791036541516892107)

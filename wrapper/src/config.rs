@@ -57,7 +57,11 @@ impl Config {
 
     /// Reads configuration through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let text = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let text = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let flag = |key: &str, default: bool| match text(key).map(|v| v.to_ascii_lowercase()) {
             Some(v) if v == "true" || v == "1" => true,
             Some(v) if v == "false" || v == "0" => false,
@@ -129,7 +133,8 @@ pub fn parse_service_mapping(text: &str) -> HashMap<String, String> {
         .filter_map(|entry| {
             let mut parts = entry.split(':');
             let (key, value) = (parts.next()?.trim(), parts.next()?.trim());
-            let valid = parts.next().is_none() && !key.is_empty() && !value.is_empty() && key != value;
+            let valid =
+                parts.next().is_none() && !key.is_empty() && !value.is_empty() && key != value;
             valid.then(|| (key.to_owned(), value.to_owned()))
         })
         .collect()
@@ -171,17 +176,32 @@ mod tests {
     #[test]
     fn inferred_service_order() {
         let c = config(&[("DD_SERVICE_MAPPING", "q1:mapped,lambda_sqs:all-queues")]);
-        assert_eq!(c.inferred_service("q1", "lambda_sqs", "q1", "sqs"), "mapped");
-        assert_eq!(c.inferred_service("q2", "lambda_sqs", "q2", "sqs"), "all-queues");
-        assert_eq!(config(&[]).inferred_service("q2", "lambda_sqs", "q2", "sqs"), "q2");
-        assert_eq!(config(&[]).inferred_service("", "lambda_sqs", " ", "sqs"), "sqs");
+        assert_eq!(
+            c.inferred_service("q1", "lambda_sqs", "q1", "sqs"),
+            "mapped"
+        );
+        assert_eq!(
+            c.inferred_service("q2", "lambda_sqs", "q2", "sqs"),
+            "all-queues"
+        );
+        assert_eq!(
+            config(&[]).inferred_service("q2", "lambda_sqs", "q2", "sqs"),
+            "q2"
+        );
+        assert_eq!(
+            config(&[]).inferred_service("", "lambda_sqs", " ", "sqs"),
+            "sqs"
+        );
         let off = config(&[("DD_TRACE_AWS_SERVICE_REPRESENTATION_ENABLED", "false")]);
         assert_eq!(off.inferred_service("q2", "lambda_sqs", "q2", "sqs"), "sqs");
         let removed = config(&[
             ("DD_TRACE_REMOVE_INTEGRATION_SERVICE_NAMES_ENABLED", "true"),
             ("DD_SERVICE", "svc"),
         ]);
-        assert_eq!(removed.inferred_service("q2", "lambda_sqs", "q2", "sqs"), "svc");
+        assert_eq!(
+            removed.inferred_service("q2", "lambda_sqs", "q2", "sqs"),
+            "svc"
+        );
     }
 
     #[test]

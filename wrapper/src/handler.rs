@@ -324,6 +324,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_borrow)] // autoref specialization needs the `&&`
     fn errors_are_described_by_what_they_implement() {
         use __private::*;
         struct Opaque;
@@ -339,10 +340,14 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_borrow)]
     fn payloads_serialize_when_they_can() {
         use __private::*;
         struct Opaque;
-        assert_eq!((&&Payload(&vec![1])).__ddlambda_json(), Some(serde_json::json!([1])));
+        assert_eq!(
+            (&&Payload(&vec![1])).__ddlambda_json(),
+            Some(serde_json::json!([1]))
+        );
         assert_eq!((&&Payload(&Opaque)).__ddlambda_json(), None);
     }
 }

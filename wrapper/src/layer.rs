@@ -21,7 +21,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use lambda_runtime::{Diagnostic, IntoFunctionResponse, LambdaEvent, LambdaInvocation, Runtime, Service};
+use lambda_runtime::{
+    Diagnostic, IntoFunctionResponse, LambdaEvent, LambdaInvocation, Runtime, Service,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::task::futures::TaskLocalFuture;
@@ -73,7 +75,9 @@ where
 
     fn call(&mut self, request: LambdaInvocation) -> Self::Future {
         let event: Option<Value> = serde_json::from_slice(&request.body)
-            .inspect_err(|e| tracing::debug!("ddlambda: event is not JSON ({e}); tracing without it"))
+            .inspect_err(|e| {
+                tracing::debug!("ddlambda: event is not JSON ({e}); tracing without it")
+            })
             .ok();
         let invocation = Invocation::start(
             &self.tracer,

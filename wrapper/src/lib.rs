@@ -26,12 +26,13 @@ pub use ddlambda_macros::handler;
 pub use ddlambda_wire as wire;
 pub use lambda_runtime;
 
-pub mod config;
 #[cfg(feature = "aws-sdk")]
 pub mod aws;
+pub mod config;
 pub mod extract;
 pub mod handler;
 pub mod layer;
+pub mod metrics;
 pub mod spans;
 pub mod streams;
 pub mod tracer;

@@ -28,8 +28,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ddlambda_wire::checkpoint::{Checkpoint, CheckpointBatch};
 use ddlambda_wire::SpanContext;
+use ddlambda_wire::checkpoint::{Checkpoint, CheckpointBatch};
 use ddlambda_wire::pathway::{self, Pathway};
 use serde_json::{Map, Value};
 
@@ -160,7 +160,10 @@ pub fn incoming_records(event: &Value, exchange: Option<&str>) -> Vec<IncomingRe
         return records.iter().filter_map(record).collect();
     }
     if is_eventbridge(event) {
-        let topic = event.get("detail-type").and_then(Value::as_str).unwrap_or("");
+        let topic = event
+            .get("detail-type")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let carrier = event.get("detail").and_then(|d| d.get("_datadog"));
         let mut tags = vec![
             "direction:in".to_owned(),
@@ -210,7 +213,12 @@ fn record(r: &Value) -> Option<IncomingRecord> {
             let parent = serde_json::from_slice::<Value>(&data)
                 .ok()
                 .and_then(|v| v.get("_datadog").and_then(carrier_pathway));
-            ("kinesis", str_at(r, "eventSourceARN"), parent, data.len() as u64)
+            (
+                "kinesis",
+                str_at(r, "eventSourceARN"),
+                parent,
+                data.len() as u64,
+            )
         }
         _ => return None,
     };
@@ -256,7 +264,9 @@ fn is_eventbridge(v: &Value) -> bool {
 /// (`Type`, `Value`), String holding JSON or Binary holding base64 JSON.
 fn attribute_carrier(a: &Value) -> Option<Pathway> {
     let text = |k: &str| a.get(k).and_then(Value::as_str);
-    let kind = text("Type").or_else(|| text("dataType")).unwrap_or("String");
+    let kind = text("Type")
+        .or_else(|| text("dataType"))
+        .unwrap_or("String");
     let raw = text("Value")
         .or_else(|| text("stringValue"))
         .or_else(|| text("binaryValue"))?;
@@ -365,7 +375,10 @@ pub fn current_trace() -> Option<SpanContext> {
 /// The pathways of the current invocation's records, in record order (each record's consume
 /// checkpoint), for callers that pick the parent themselves.
 pub fn consumed() -> Vec<Pathway> {
-    lock().as_ref().map(|i| i.consumed.clone()).unwrap_or_default()
+    lock()
+        .as_ref()
+        .map(|i| i.consumed.clone())
+        .unwrap_or_default()
 }
 
 /// Runs `fut` with produces parented on `parent` instead of the default.
@@ -397,6 +410,56 @@ pub fn produce_with(parent: Parent, kind: &str, topic: &str, payload_size: u64) 
         format!("type:{kind}"),
     ];
     Some(recorder.checkpoint(from.as_ref(), tags, payload_size, now_ns()))
+}
+
+/// For any transport: sets the `direction:out` checkpoint of [`produce`] and returns the
+/// `_datadog` carrier to send with the message — the invocation span's trace context (Datadog
+/// headers and W3C `traceparent`) and `dd-pathway-ctx-base64`. `None` when there is nothing to
+/// propagate. The SDK hooks in `crate::aws` use it; call it directly for other clients.
+pub fn produce_carrier(kind: &str, topic: &str, payload_size: u64) -> Option<Map<String, Value>> {
+    let pathway = produce(kind, topic, payload_size);
+    let mut carrier = Map::new();
+    if let Some(ctx) = current_trace().filter(SpanContext::is_valid) {
+        inject_trace(&ctx, &mut carrier);
+    }
+    if let Some(p) = &pathway {
+        inject(p, &mut carrier);
+    }
+    (!carrier.is_empty()).then_some(carrier)
+}
+
+/// Datadog and W3C `traceparent` headers, as ddtrace's default propagation styles write them.
+pub fn inject_trace(ctx: &SpanContext, carrier: &mut Map<String, Value>) {
+    let mut put = |k: &str, v: String| {
+        carrier.insert(k.to_owned(), Value::String(v));
+    };
+    put("x-datadog-trace-id", ctx.trace_id.to_string());
+    put("x-datadog-parent-id", ctx.parent_id.to_string());
+    if let Some(p) = ctx.sampling_priority {
+        put("x-datadog-sampling-priority", p.to_string());
+    }
+    if let Some(o) = &ctx.origin {
+        put("x-datadog-origin", o.clone());
+    }
+    let mut tags: Vec<String> = ctx
+        .trace_id_high_hex()
+        .map(|tid| format!("_dd.p.tid={tid}"))
+        .into_iter()
+        .collect();
+    tags.extend(ctx.propagation_tags.iter().map(|(k, v)| format!("{k}={v}")));
+    if !tags.is_empty() {
+        put("x-datadog-tags", tags.join(","));
+    }
+    let sampled = u8::from(ctx.sampling_priority.unwrap_or(1) > 0);
+    put(
+        "traceparent",
+        format!(
+            "00-{:016x}{:016x}-{:016x}-{sampled:02x}",
+            ctx.trace_id_high.unwrap_or(0),
+            ctx.trace_id,
+            ctx.parent_id
+        ),
+    );
 }
 
 /// Adds `dd-pathway-ctx-base64` to a `_datadog` carrier.
@@ -451,7 +514,13 @@ mod tests {
         let parents: Vec<_> = recs.iter().map(|r| r.parent.map(|p| p.hash)).collect();
         assert_eq!(
             parents,
-            vec![Some(CTX_HASH), None, Some(CTX_HASH), Some(CTX_HASH), Some(CTX_HASH)]
+            vec![
+                Some(CTX_HASH),
+                None,
+                Some(CTX_HASH),
+                Some(CTX_HASH),
+                Some(CTX_HASH)
+            ]
         );
         assert_eq!(
             recs[0].edge_tags,
@@ -496,7 +565,12 @@ mod tests {
         let r = incoming_records(&eb, Some("orders-bus"));
         assert_eq!(
             r[0].edge_tags,
-            vec!["direction:in", "exchange:orders-bus", "topic:OrderPlaced", "type:eventbridge"]
+            vec![
+                "direction:in",
+                "exchange:orders-bus",
+                "topic:OrderPlaced",
+                "type:eventbridge"
+            ]
         );
         assert_eq!(r[0].parent.map(|p| p.hash), Some(CTX_HASH));
         assert!(incoming_records(&json!({"httpMethod": "GET"}), None).is_empty());
@@ -537,7 +611,10 @@ mod tests {
         assert_eq!(cps[3].parent_hash, records[1].hash);
         assert_eq!(cps[4].parent_hash, 0);
         assert_eq!(c.pathway_start_ns, c.edge_start_ns);
-        assert_eq!(cps[2].edge_tags, vec!["direction:out", "topic:out", "type:sqs"]);
+        assert_eq!(
+            cps[2].edge_tags,
+            vec!["direction:out", "topic:out", "type:sqs"]
+        );
         assert!(finish_invocation().is_empty());
         let body = sent.encode();
         assert_eq!(CheckpointBatch::decode(&body).unwrap(), sent.0);

@@ -107,7 +107,8 @@ where
         let Some(span_ref) = ctx.span(id) else { return };
         let mut ext = span_ref.extensions_mut();
         if let Some(Open {
-            data: Some(pending), ..
+            data: Some(pending),
+            ..
         }) = ext.get_mut::<Open>()
         {
             values.record(&mut FieldVisitor {
@@ -120,23 +121,32 @@ where
         if *event.metadata().level() != tracing::Level::ERROR {
             return;
         }
-        let Some(span_ref) = ctx.event_span(event) else { return };
+        let Some(span_ref) = ctx.event_span(event) else {
+            return;
+        };
         let mut ext = span_ref.extensions_mut();
         if let Some(Open {
-            data: Some(pending), ..
+            data: Some(pending),
+            ..
         }) = ext.get_mut::<Open>()
         {
             pending.span.error = 1;
             let mut message = MessageVisitor(None);
             event.record(&mut message);
             if let Some(message) = message.0 {
-                pending.span.meta.entry("error.message".into()).or_insert(message);
+                pending
+                    .span
+                    .meta
+                    .entry("error.message".into())
+                    .or_insert(message);
             }
         }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span_ref) = ctx.span(&id) else { return };
+        let Some(span_ref) = ctx.span(&id) else {
+            return;
+        };
         let Some(open) = span_ref.extensions_mut().remove::<Open>() else {
             return;
         };
@@ -148,6 +158,29 @@ where
             open.invocation.add_span(span);
         }
     }
+}
+
+/// Installs a global subscriber: log lines formatted as `lambda_runtime`'s default subscriber
+/// does (level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `INFO`), plus the
+/// [`DatadogLayer`], which sees every span whatever the log level.
+pub fn init_default_subscriber() {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "INFO".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .without_time()
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(DatadogLayer::new())
+        .try_init();
 }
 
 struct FieldVisitor<'a> {
@@ -200,9 +233,13 @@ impl Visit for FieldVisitor<'_> {
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.span.error = 1;
-        self.span.meta.insert("error.message".into(), value.to_string());
+        self.span
+            .meta
+            .insert("error.message".into(), value.to_string());
         if field.name() != "error" {
-            self.span.meta.insert(field.name().to_owned(), value.to_string());
+            self.span
+                .meta
+                .insert(field.name().to_owned(), value.to_string());
         }
     }
 }

@@ -23,8 +23,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use ddlambda_wire::Span;
 use ddlambda_wire::invocation::{
-    CHECKPOINTS_PATH, END_PATH, HELLO_PATH, Hello, INVOCATION_END_HEADER, InvocationEnd, InvocationStart,
-    REQUEST_ID_HEADER, START_PATH,
+    CHECKPOINTS_PATH, END_PATH, HELLO_PATH, Hello, INVOCATION_END_HEADER, InvocationEnd,
+    InvocationStart, REQUEST_ID_HEADER, START_PATH,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -140,10 +140,16 @@ async fn run(addr: String, mut rx: mpsc::UnboundedReceiver<Message>) {
         version: env!("CARGO_PKG_VERSION").into(),
     };
     let body = serde_json::to_vec(&hello).unwrap_or_default();
-    let mode = match client.request("POST", HELLO_PATH, "application/json", &[], body).await {
+    let mode = match client
+        .request("POST", HELLO_PATH, "application/json", &[], body)
+        .await
+    {
         Ok(200) => Mode::Extension,
         Ok(status) => {
-            tracing::debug!(status, "ddlambda: the trace agent does not know the wrapper protocol");
+            tracing::debug!(
+                status,
+                "ddlambda: the trace agent does not know the wrapper protocol"
+            );
             Mode::Agent
         }
         Err(e) => {
@@ -161,7 +167,9 @@ async fn run(addr: String, mut rx: mpsc::UnboundedReceiver<Message>) {
                 }
                 if mode == Mode::Extension {
                     let body = serde_json::to_vec(&start).unwrap_or_default();
-                    client.send("POST", START_PATH, "application/json", &[], body).await;
+                    client
+                        .send("POST", START_PATH, "application/json", &[], body)
+                        .await;
                 }
             }
             Message::Invocation(flushed) => send_invocation(&mut client, mode, *flushed).await,
@@ -183,18 +191,37 @@ async fn send_invocation(client: &mut Client, mode: Mode, flushed: Flushed) {
         return;
     }
     let rid = [(REQUEST_ID_HEADER, request_id.as_str())];
-    let end = [(REQUEST_ID_HEADER, request_id.as_str()), (INVOCATION_END_HEADER, "1")];
-    let last = if mode == Mode::Extension { &end[..] } else { &rid[..] };
+    let end = [
+        (REQUEST_ID_HEADER, request_id.as_str()),
+        (INVOCATION_END_HEADER, "1"),
+    ];
+    let last = if mode == Mode::Extension {
+        &end[..]
+    } else {
+        &rid[..]
+    };
     if let Some(body) = checkpoints.filter(|_| mode == Mode::Extension) {
         let headers = if spans.is_empty() { last } else { &rid[..] };
-        client.send("POST", CHECKPOINTS_PATH, "application/msgpack", headers, body).await;
+        client
+            .send(
+                "POST",
+                CHECKPOINTS_PATH,
+                "application/msgpack",
+                headers,
+                body,
+            )
+            .await;
     }
     if !spans.is_empty() {
         let body = ddlambda_wire::span::encode_v04(&[spans]);
-        client.send("PUT", TRACES_PATH, "application/msgpack", last, body).await;
+        client
+            .send("PUT", TRACES_PATH, "application/msgpack", last, body)
+            .await;
     } else if mode == Mode::Extension {
         let body = serde_json::to_vec(&InvocationEnd { request_id }).unwrap_or_default();
-        client.send("POST", END_PATH, "application/json", &[], body).await;
+        client
+            .send("POST", END_PATH, "application/json", &[], body)
+            .await;
     }
 }
 
@@ -234,8 +261,18 @@ impl Client {
     }
 
     /// A request whose failure is only worth a debug line.
-    async fn send(&mut self, method: &str, path: &str, content_type: &str, headers: &[(&str, &str)], body: Vec<u8>) {
-        match self.request(method, path, content_type, headers, body).await {
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) {
+        match self
+            .request(method, path, content_type, headers, body)
+            .await
+        {
             Ok(status) if (200..300).contains(&status) => {}
             Ok(status) => tracing::debug!(status, path, "ddlambda: the agent refused a payload"),
             Err(e) => tracing::debug!(path, "ddlambda: send failed: {e}"),

@@ -144,9 +144,11 @@ impl EventSource {
     }
 }
 
-/// The trigger tags for `aws.lambda`: `function_trigger.event_source` and, when known,
-/// `function_trigger.event_source_arn`. `invoked_function_arn` supplies region, account and
-/// function name for ARNs the event does not carry.
+/// The trigger tags for `aws.lambda`, as datadog-lambda's `extract_trigger_tags`:
+/// `function_trigger.event_source`, `function_trigger.event_source_arn` when known, and for
+/// HTTP triggers `span.kind`, `http.url`, `http.method`, `http.route`, `http.referer`,
+/// `http.useragent` (`http.status_code` comes with the response). `invoked_function_arn`
+/// supplies region, account and function name for ARNs the event does not carry.
 pub fn trigger_tags(
     event: &Value,
     source: EventSource,
@@ -158,6 +160,82 @@ pub fn trigger_tags(
     let mut tags = vec![("function_trigger.event_source", name.to_owned())];
     if let Some(arn) = event_source_arn(event, source, invoked_function_arn) {
         tags.push(("function_trigger.event_source_arn", arn));
+    }
+    if source.is_http() {
+        tags.extend(http_tags(event));
+    }
+    tags
+}
+
+impl EventSource {
+    /// API Gateway, ALB and function URLs: the triggers with HTTP tags and a status code.
+    pub fn is_http(self) -> bool {
+        matches!(self, Self::ApiGateway(_) | Self::Alb | Self::FunctionUrl)
+    }
+}
+
+/// The HTTP facets of an HTTP trigger (datadog-lambda's `extract_http_tags`).
+fn http_tags(event: &Value) -> Vec<(&'static str, String)> {
+    fn text(v: Option<&Value>) -> Option<&str> {
+        v.and_then(Value::as_str).filter(|s| !s.is_empty())
+    }
+    let mut tags = vec![("span.kind", "server".to_owned())];
+    let request_context = event.get("requestContext").filter(|v| v.is_object());
+    let mut path = text(event.get("path"));
+    let mut method = text(event.get("httpMethod"));
+    let mut url = None;
+    let mut route = None;
+    let headers = crate::extract::resolve_headers(event).unwrap_or_default();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .filter(|(k, _)| k.as_str() == name)
+            .find_map(|(_, v)| v.as_str().filter(|s| !s.is_empty()))
+    };
+    if let Some(rc) = request_context.filter(|rc| truthy(rc.get("stage"))) {
+        url = text(rc.get("domainName")).map(|d| format!("https://{d}"));
+        path = text(rc.get("path"));
+        method = text(rc.get("httpMethod"));
+        if let Some(http) = rc.get("http").filter(|h| truthy(Some(h)))
+            && event.get("version").and_then(Value::as_str) == Some("2.0")
+        {
+            path = text(http.get("path"));
+            method = text(http.get("method"));
+        }
+    } else if request_context.is_some_and(|rc| truthy(rc.get("elb"))) {
+        if let Some(host) = header("host") {
+            url = Some(format!(
+                "{}://{host}",
+                header("x-forwarded-proto").unwrap_or("http")
+            ));
+        }
+        if let Some(agent) = header("user-agent") {
+            tags.push(("http.useragent", agent.to_owned()));
+        }
+        route = path.map(str::to_owned);
+    }
+    if let Some(mut url) = url {
+        if let Some(path) = path {
+            url.push_str(path);
+        }
+        tags.push(("http.url", url));
+    }
+    if let Some(method) = method {
+        tags.push(("http.method", method.to_owned()));
+    }
+    let referer = headers
+        .iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case("referer") && truthy(Some(v)))
+        .and_then(|(_, v)| v.as_str());
+    if let Some(referer) = referer {
+        tags.push(("http.referer", referer.to_owned()));
+    }
+    let route_key = text(event.get("routeKey")).or_else(|| text(event.get("resource")));
+    if let Some(key) = route_key {
+        route = key.rsplit(' ').next().map(str::to_owned);
+    }
+    if let Some(route) = route {
+        tags.push(("http.route", route));
     }
     tags
 }
@@ -236,7 +314,9 @@ pub fn event_source_arn(
 /// `awslogs.data` is base64 gzip JSON; the log group names the ARN.
 fn cloudwatch_log_group(event: &Value) -> Option<String> {
     let data = event.pointer("/awslogs/data").and_then(Value::as_str)?;
-    let gz = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+    let gz = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .ok()?;
     let mut json = Vec::new();
     flate2::read::GzDecoder::new(gz.as_slice())
         .read_to_end(&mut json)
@@ -303,11 +383,26 @@ mod tests {
     #[test]
     fn detects_sources() {
         let cases = [
-            (json!({"Records": [{"eventSource": "aws:sqs"}]}), EventSource::Sqs),
-            (json!({"Records": [{"EventSource": "aws:sns"}]}), EventSource::Sns),
-            (json!({"Records": [{"eventSource": "aws:kinesis"}]}), EventSource::Kinesis),
-            (json!({"detail-type": "x", "source": "my.app"}), EventSource::EventBridge),
-            (json!({"detail-type": "x", "source": "aws.events"}), EventSource::CloudWatchEvents),
+            (
+                json!({"Records": [{"eventSource": "aws:sqs"}]}),
+                EventSource::Sqs,
+            ),
+            (
+                json!({"Records": [{"EventSource": "aws:sns"}]}),
+                EventSource::Sns,
+            ),
+            (
+                json!({"Records": [{"eventSource": "aws:kinesis"}]}),
+                EventSource::Kinesis,
+            ),
+            (
+                json!({"detail-type": "x", "source": "my.app"}),
+                EventSource::EventBridge,
+            ),
+            (
+                json!({"detail-type": "x", "source": "aws.events"}),
+                EventSource::CloudWatchEvents,
+            ),
             (
                 json!({"requestContext": {"stage": "p", "domainName": "a.lambda-url.us-east-1.on.aws"}}),
                 EventSource::FunctionUrl,
@@ -316,7 +411,10 @@ mod tests {
                 json!({"httpMethod": "GET", "requestContext": {"stage": "p"}}),
                 EventSource::ApiGateway(ApiGatewayKind::Rest),
             ),
-            (json!({"requestContext": {"elb": {"targetGroupArn": "t"}}}), EventSource::Alb),
+            (
+                json!({"requestContext": {"elb": {"targetGroupArn": "t"}}}),
+                EventSource::Alb,
+            ),
             (
                 json!({"Execution": {}, "StateMachine": {}, "State": {}}),
                 EventSource::StepFunctions,
@@ -336,7 +434,10 @@ mod tests {
             trigger_tags(&sqs, EventSource::detect(&sqs), fn_arn),
             vec![
                 ("function_trigger.event_source", "sqs".to_owned()),
-                ("function_trigger.event_source_arn", "arn:aws:sqs:us-east-1:1:q".to_owned())
+                (
+                    "function_trigger.event_source_arn",
+                    "arn:aws:sqs:us-east-1:1:q".to_owned()
+                )
             ]
         );
         let api = json!({"httpMethod": "GET", "requestContext": {"stage": "dev", "apiId": "abc"}});

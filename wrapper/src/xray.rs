@@ -56,7 +56,9 @@ impl XrayHeader {
 
     /// The header from `_X_AMZN_TRACE_ID`, if set and parseable.
     pub fn from_env() -> Option<Self> {
-        std::env::var(TRACE_ID_ENV).ok().and_then(|h| Self::parse(&h))
+        std::env::var(TRACE_ID_ENV)
+            .ok()
+            .and_then(|h| Self::parse(&h))
     }
 
     /// `Sampled=1`.
@@ -94,17 +96,49 @@ pub fn convert_entity_id(id: &str) -> Option<u64> {
     u64::from_str_radix(id, 16).ok().filter(|&id| id != 0)
 }
 
-/// The "datadog-metadata" subsegment datagram for a context extracted from the event, exactly
-/// as datadog-lambda sends it (header line, newline, compact segment JSON), or `None` when the
-/// X-Ray trace is sampled out or the header lacks a parent. `trace-id` is the full (up to
-/// 128-bit) decimal trace id, as Python's `str(context.trace_id)` writes it.
+/// The "datadog-metadata" subsegment datagram for a context extracted from the event (key
+/// `trace`), exactly as datadog-lambda sends it at the start of an invocation. `trace-id` is the
+/// full (up to 128-bit) decimal trace id, as Python's `str(context.trace_id)` writes it.
 pub fn metadata_datagram(header: &XrayHeader, ctx: &SpanContext) -> Option<String> {
-    // datadog-lambda skips only `Sampled=0` (its positional parser requires the field).
+    let trace_id = (u128::from(ctx.trace_id_high.unwrap_or(0)) << 64) | u128::from(ctx.trace_id);
+    let trace = TraceMetadata {
+        trace_id: trace_id.to_string(),
+        parent_id: ctx.parent_id.to_string(),
+        sampling_priority: ctx.sampling_priority.unwrap_or(1).to_string(),
+    };
+    subsegment_datagram(header, "trace", &trace)
+}
+
+/// The subsegment datagram carrying the trigger tags of `aws.lambda` (key
+/// `lambda_function_tags`), which datadog-lambda sends at the end of an invocation so X-Ray
+/// spans get them in hybrid tracing.
+pub fn function_tags_datagram<K, V>(header: &XrayHeader, tags: &[(K, V)]) -> Option<String>
+where
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    if tags.is_empty() {
+        return None;
+    }
+    let map: serde_json::Map<String, serde_json::Value> = tags
+        .iter()
+        .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().into()))
+        .collect();
+    subsegment_datagram(header, "lambda_function_tags", &map)
+}
+
+/// A "datadog-metadata" subsegment (`metadata.datadog.<key>`): header line, newline, compact
+/// segment JSON. `None` when the X-Ray trace is sampled out (`Sampled=0`, or no `Sampled`,
+/// which datadog-lambda's parser rejects) or the header has no parent.
+pub fn subsegment_datagram(
+    header: &XrayHeader,
+    key: &str,
+    metadata: &impl Serialize,
+) -> Option<String> {
     if header.sampled.as_deref().is_none_or(|s| s == "0") {
         return None;
     }
     let parent_id = header.parent.as_deref()?;
-    let trace_id = (u128::from(ctx.trace_id_high.unwrap_or(0)) << 64) | u128::from(ctx.trace_id);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -118,13 +152,7 @@ pub fn metadata_datagram(header: &XrayHeader, ctx: &SpanContext) -> Option<Strin
         end_time: now,
         kind: "subsegment",
         metadata: Metadata {
-            datadog: Namespace {
-                trace: TraceMetadata {
-                    trace_id: trace_id.to_string(),
-                    parent_id: ctx.parent_id.to_string(),
-                    sampling_priority: ctx.sampling_priority.unwrap_or(1).to_string(),
-                },
-            },
+            datadog: std::iter::once((key, metadata)).collect(),
         },
     };
     let json = serde_json::to_string(&segment).ok()?;
@@ -148,7 +176,10 @@ pub fn send_to(address: &str, datagram: &str) -> std::io::Result<bool> {
         .find_map(|a| a.strip_prefix("udp:"))
         .unwrap_or(address.trim());
     if !address.contains(':') {
-        tracing::debug!(address, "AWS_XRAY_DAEMON_ADDRESS has no port; subsegment not sent");
+        tracing::debug!(
+            address,
+            "AWS_XRAY_DAEMON_ADDRESS has no port; subsegment not sent"
+        );
         return Ok(false);
     }
     let socket = UdpSocket::bind(("0.0.0.0", 0))?;
@@ -157,7 +188,7 @@ pub fn send_to(address: &str, datagram: &str) -> std::io::Result<bool> {
 }
 
 #[derive(Serialize)]
-struct Segment<'a> {
+struct Segment<'a, M: Serialize> {
     id: &'a str,
     trace_id: &'a str,
     parent_id: &'a str,
@@ -166,17 +197,12 @@ struct Segment<'a> {
     end_time: f64,
     #[serde(rename = "type")]
     kind: &'a str,
-    metadata: Metadata,
+    metadata: Metadata<'a, M>,
 }
 
 #[derive(Serialize)]
-struct Metadata {
-    datadog: Namespace,
-}
-
-#[derive(Serialize)]
-struct Namespace {
-    trace: TraceMetadata,
+struct Metadata<'a, M: Serialize> {
+    datadog: std::collections::BTreeMap<&'a str, &'a M>,
 }
 
 #[derive(Serialize)]
@@ -211,7 +237,8 @@ fn random_u64() -> u64 {
 mod tests {
     use super::*;
 
-    const HEADER: &str = "Root=1-5e272390-8c398be037738dc042009320;Parent=94ae789b969f1cc5;Sampled=1";
+    const HEADER: &str =
+        "Root=1-5e272390-8c398be037738dc042009320;Parent=94ae789b969f1cc5;Sampled=1";
 
     #[test]
     fn reference_vectors() {
@@ -219,12 +246,30 @@ mod tests {
         assert_eq!(ctx.trace_id, 3995693151288333088);
         assert_eq!(ctx.parent_id, 10713633173203262661);
         assert_eq!(ctx.sampling_priority, Some(2));
-        assert_eq!(convert_trace_id("1-5ce31dc2-2c779014b90ce44db5e03875"), Some(4110911582297405557));
-        assert_eq!(convert_entity_id("0b11cc4230d3e09e"), Some(797643193680388254));
-        assert_eq!(convert_trace_id("1-5ce31dc2-00000000e1be46a994272793"), Some(7043144561403045779));
-        assert_eq!(convert_trace_id("1-5ce31dc2-bd862e3fe1be46a994272793"), Some(7043144561403045779));
-        assert_eq!(convert_trace_id("1-5ce31dc2-00000000ffffffffffffffff"), Some(9223372036854775807));
-        assert_eq!(convert_entity_id("53995c3f42cd8ad8"), Some(6023947403358210776));
+        assert_eq!(
+            convert_trace_id("1-5ce31dc2-2c779014b90ce44db5e03875"),
+            Some(4110911582297405557)
+        );
+        assert_eq!(
+            convert_entity_id("0b11cc4230d3e09e"),
+            Some(797643193680388254)
+        );
+        assert_eq!(
+            convert_trace_id("1-5ce31dc2-00000000e1be46a994272793"),
+            Some(7043144561403045779)
+        );
+        assert_eq!(
+            convert_trace_id("1-5ce31dc2-bd862e3fe1be46a994272793"),
+            Some(7043144561403045779)
+        );
+        assert_eq!(
+            convert_trace_id("1-5ce31dc2-00000000ffffffffffffffff"),
+            Some(9223372036854775807)
+        );
+        assert_eq!(
+            convert_entity_id("53995c3f42cd8ad8"),
+            Some(6023947403358210776)
+        );
     }
 
     #[test]
@@ -237,8 +282,18 @@ mod tests {
         assert_eq!(ctx.trace_id, 3995693151288333088);
         assert_eq!(ctx.sampling_priority, Some(-1));
         assert!(XrayHeader::parse("Parent=94ae789b969f1cc5").is_none());
-        assert!(XrayHeader::parse("Root=1-5e272390-8c398be037738dc042009320").unwrap().to_context().is_none());
-        assert!(XrayHeader::parse("Root=nonsense;Parent=94ae789b969f1cc5").unwrap().to_context().is_none());
+        assert!(
+            XrayHeader::parse("Root=1-5e272390-8c398be037738dc042009320")
+                .unwrap()
+                .to_context()
+                .is_none()
+        );
+        assert!(
+            XrayHeader::parse("Root=nonsense;Parent=94ae789b969f1cc5")
+                .unwrap()
+                .to_context()
+                .is_none()
+        );
     }
 
     #[test]
@@ -260,6 +315,12 @@ mod tests {
         assert_eq!(
             v["metadata"],
             serde_json::json!({"datadog": {"trace": {"trace-id": "123", "parent-id": "321", "sampling-priority": "1"}}})
+        );
+        let tags = function_tags_datagram(&h, &[("function_trigger.event_source", "sqs")]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(tags.split_once('\n').unwrap().1).unwrap();
+        assert_eq!(
+            v["metadata"],
+            serde_json::json!({"datadog": {"lambda_function_tags": {"function_trigger.event_source": "sqs"}}})
         );
         let unsampled = XrayHeader::parse(&HEADER.replace("Sampled=1", "Sampled=0")).unwrap();
         assert!(metadata_datagram(&unsampled, &ctx).is_none());

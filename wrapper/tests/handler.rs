@@ -15,7 +15,9 @@ async fn echo(event: LambdaEvent<Value>) -> Result<Value, Error> {
 }
 
 #[ddlambda::handler]
-async fn destructured(LambdaEvent { payload, context }: LambdaEvent<String>) -> Result<String, Error> {
+async fn destructured(
+    LambdaEvent { payload, context }: LambdaEvent<String>,
+) -> Result<String, Error> {
     Ok(format!("{payload} {}", context.request_id))
 }
 
@@ -34,9 +36,21 @@ fn event<T>(payload: T) -> LambdaEvent<T> {
 #[tokio::test]
 async fn decorated_handlers_keep_their_behaviour() {
     assert_eq!(echo(event(json!({"n": 1}))).await.unwrap(), json!({"n": 2}));
-    assert_eq!(echo(event(json!({"fail": true}))).await.unwrap_err().to_string(), "asked to fail");
-    assert_eq!(echo(event(json!({}))).await.unwrap_err().to_string(), "no n");
-    assert_eq!(destructured(event("hi".to_owned())).await.unwrap(), "hi req-1");
+    assert_eq!(
+        echo(event(json!({"fail": true})))
+            .await
+            .unwrap_err()
+            .to_string(),
+        "asked to fail"
+    );
+    assert_eq!(
+        echo(event(json!({}))).await.unwrap_err().to_string(),
+        "no n"
+    );
+    assert_eq!(
+        destructured(event("hi".to_owned())).await.unwrap(),
+        "hi req-1"
+    );
     // Usable where lambda_runtime wants a service.
     let _service = ddlambda::lambda_runtime::service_fn(echo);
 }

@@ -31,12 +31,6 @@ pub const BUCKET: Duration = Duration::from_secs(10);
 pub const PIPELINE_STATS_PATH: &str = "/api/v0.1/pipeline_stats";
 /// `Lang` of the payloads we build (tracers send `go`, `python`, `javascript`).
 pub const LANG: &str = "rust";
-/// Headers for [`encode_pipeline_stats`] bodies (plus `DD-API-KEY`).
-pub const HEADERS: [(&str, &str); 3] = [
-    ("Content-Type", "application/msgpack"),
-    ("Content-Encoding", "gzip"),
-    ("Datadog-Meta-Lang", LANG),
-];
 
 /// One pipeline-stats payload: the finished buckets of one (service, env). Its `Serialize` is
 /// the readable form (sketches as counts and quantiles) the local sink prints; the intake form
@@ -279,14 +273,19 @@ impl StreamsAggregator {
         state.checkpoints += batch.checkpoints.len() as u64;
         let buckets = state.groups.entry((batch.service, batch.env)).or_default();
         for cp in batch.checkpoints {
-            let bucket = buckets.entry(self.bucket_start(cp.timestamp_ns)).or_default();
+            let bucket = buckets
+                .entry(self.bucket_start(cp.timestamp_ns))
+                .or_default();
             add_point(bucket, cp);
         }
     }
 
     /// Checkpoints added since start.
     pub fn checkpoints_seen(&self) -> u64 {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).checkpoints
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .checkpoints
     }
 
     fn bucket_start(&self, timestamp_ns: i64) -> u64 {
@@ -357,7 +356,9 @@ fn add_point(bucket: &mut Bucket, cp: Checkpoint) {
     stats
         .pathway_latency
         .add(cp.pathway_latency_ns.max(0) as f64 / 1e9);
-    stats.edge_latency.add(cp.edge_latency_ns.max(0) as f64 / 1e9);
+    stats
+        .edge_latency
+        .add(cp.edge_latency_ns.max(0) as f64 / 1e9);
     stats.payload_size.add(cp.payload_size as f64);
 }
 

@@ -2,7 +2,7 @@
 //! (`aws.lambda.enhanced.*` distributions), process metrics sampled from `/proc`, and the spans
 //! a runtime cannot report itself (datadog-agent-protocol.md §14).
 //!
-//! [`InvocationTelemetry`] is fed by the lifecycle: INVOKE ([`InvocationTelemetry::on_invoke`]),
+//! [`InvocationTelemetry`] is fed by the lifecycle: INVOKE ([`InvocationTelemetry::invoke`]),
 //! every platform record ([`TelemetryObserver`]) and, when function logs are subscribed, their
 //! text ([`InvocationTelemetry::on_function_log`]). Metrics go to the metrics aggregator; spans
 //! go into the buffer under the invocation's request id, so they are enriched and flushed with
@@ -64,6 +64,36 @@ pub struct EnhancedConfig {
     /// The function tags (`key:value`), on every metric.
     pub tags: Vec<String>,
     pub proc_scope: ProcScope,
+}
+
+impl EnhancedConfig {
+    /// From the extension's configuration, its function tags, and the two switches read
+    /// through `get` (the environment): `DD_ENHANCED_METRICS`,
+    /// `DD_LAMBDA_PROC_ENHANCED_METRICS`, both on unless `false` or `0`.
+    pub fn from_config(
+        config: &crate::config::Config,
+        tags: &crate::flush::enrich::FunctionTags,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let switch = |name: &str| {
+            get(name).is_none_or(|v| {
+                let v = v.trim();
+                !(v.eq_ignore_ascii_case("false") || v == "0")
+            })
+        };
+        Self {
+            metrics: switch("DD_ENHANCED_METRICS"),
+            process_metrics: switch("DD_LAMBDA_PROC_ENHANCED_METRICS"),
+            function_name: config.function.name.clone().unwrap_or_default(),
+            architecture: config.function.architecture.clone(),
+            tags: tags
+                .pairs()
+                .filter(|(k, _)| !k.starts_with('_'))
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect(),
+            proc_scope: ProcScope::default(),
+        }
+    }
 }
 
 /// The per-invocation telemetry processor.
@@ -131,7 +161,7 @@ impl InvocationTelemetry {
     }
 
     /// INVOKE: counts the invocation and starts sampling `/proc` (needs a Tokio runtime).
-    pub fn on_invoke(&self, request_id: &str) {
+    pub fn invoke(&self, request_id: &str) {
         let mut state = self.lock();
         self.begin(&mut state, request_id, now_ns());
         let req = state.request(request_id);
@@ -160,7 +190,7 @@ impl InvocationTelemetry {
     }
 
     /// SHUTDOWN: stops every sampler still running (their invocations never finished).
-    pub fn on_shutdown(&self) {
+    pub fn shutdown(&self) {
         let mut state = self.lock();
         for req in state.requests.values_mut() {
             if let Some(s) = req.sampler.take() {
@@ -391,7 +421,14 @@ impl InvocationTelemetry {
             if let Some(s) = state.request(request_id).sampler.take() {
                 drop(s.finish());
             }
-            self.on_outcome(state, request_id, at_ns, status, error_type, f("durationMs"));
+            self.on_outcome(
+                state,
+                request_id,
+                at_ns,
+                status,
+                error_type,
+                f("durationMs"),
+            );
         }
         let req = state.request(request_id);
         let cold = req.cold;
@@ -403,7 +440,14 @@ impl InvocationTelemetry {
         if let Some(ms) = duration {
             self.emit(state, "duration", ms / 1000.0, at_ns, cold, None);
             if let Some(rt) = runtime_ms {
-                self.emit(state, "post_runtime_duration", (ms - rt).max(0.0), at_ns, cold, None);
+                self.emit(
+                    state,
+                    "post_runtime_duration",
+                    (ms - rt).max(0.0),
+                    at_ns,
+                    cold,
+                    None,
+                );
             }
         }
         if let Some(ms) = billed {
@@ -427,8 +471,11 @@ impl InvocationTelemetry {
         if let Some(ms) = f("initDurationMs") {
             self.emit_init_duration(state, ms, at_ns);
         }
-        // The report is the last record for a request.
-        state.forget(request_id);
+        // The report is the last record for a request; its entry stays (bounded by
+        // MAX_TRACKED) so that a late INVOKE or record for it is not counted again.
+        if let Some(s) = state.request(request_id).sampler.take() {
+            drop(s.finish());
+        }
     }
 }
 
@@ -446,18 +493,17 @@ impl State {
         }
         self.requests.entry(request_id.to_owned()).or_default()
     }
-
-    fn forget(&mut self, request_id: &str) {
-        if let Some(mut req) = self.requests.remove(request_id)
-            && let Some(s) = req.sampler.take()
-        {
-            drop(s.finish());
-        }
-        self.order.retain(|id| id != request_id);
-    }
 }
 
 impl TelemetryObserver for InvocationTelemetry {
+    fn on_invoke(&self, request_id: &str) {
+        self.invoke(request_id);
+    }
+
+    fn on_shutdown(&self) {
+        self.shutdown();
+    }
+
     fn on_platform_record(&self, item: &Value) {
         let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
         let Some(record) = item.get("record") else {

@@ -52,9 +52,7 @@ mod tests {
         assert!(is_oom_log(
             "<--- JS stacktrace --->\nFATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"
         ));
-        assert!(is_oom_log(
-            "memory allocation of 1073741824 bytes failed"
-        ));
+        assert!(is_oom_log("memory allocation of 1073741824 bytes failed"));
         assert!(is_oom_log("[ERROR] MemoryError\nTraceback"));
         assert!(!is_oom_log("all good, memory at 50%"));
     }

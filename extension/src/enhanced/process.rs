@@ -200,11 +200,11 @@ impl ProcScope {
         for pid in pids.iter() {
             path.push(pid.to_string());
             path.push("stat");
-            if read_small(&path, scratch) {
-                if let Some((threads, rss_pages)) = parse_pid_stat(scratch) {
-                    s.threads += threads;
-                    s.rss_bytes += rss_pages * page;
-                }
+            if read_small(&path, scratch)
+                && let Some((threads, rss_pages)) = parse_pid_stat(scratch)
+            {
+                s.threads += threads;
+                s.rss_bytes += rss_pages * page;
             }
             path.pop();
             path.push("fd");
@@ -504,7 +504,10 @@ mod tests {
         assert_eq!(m["cpu_total_utilization"], 0.5);
         assert_eq!(m["cpu_max_utilization"], 50.0);
         assert_eq!(m["cpu_min_utilization"], 0.0);
-        assert_eq!((m["rx_bytes"], m["tx_bytes"], m["total_network"]), (10.0, 5.0, 15.0));
+        assert_eq!(
+            (m["rx_bytes"], m["tx_bytes"], m["total_network"]),
+            (10.0, 5.0, 15.0)
+        );
         assert_eq!((m["fd_use"], m["threads_use"]), (2.0, 5.0));
         assert_eq!((m["fd_max"], m["threads_max"]), (1024.0, 1024.0));
         assert!(m["tmp_max"] >= m["tmp_used"]);

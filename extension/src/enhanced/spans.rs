@@ -63,10 +63,7 @@ pub fn error_span(f: &FailedInvocation<'_>) -> Span {
         None => {
             let start = f
                 .platform_start_ns
-                .or_else(|| {
-                    f.duration_ms
-                        .map(|ms| f.done_ns - (ms * 1e6) as i64)
-                })
+                .or_else(|| f.duration_ms.map(|ms| f.done_ns - (ms * 1e6) as i64))
                 .unwrap_or(f.done_ns);
             (new_id(), new_id(), 0, start)
         }
@@ -97,10 +94,7 @@ pub fn error_span(f: &FailedInvocation<'_>) -> Span {
     if let Some(high) = f.announced.and_then(|a| a.trace_id_high) {
         meta.insert("_dd.p.tid".to_owned(), format!("{high:016x}"));
     }
-    let priority = f
-        .announced
-        .and_then(|a| a.sampling_priority)
-        .unwrap_or(1);
+    let priority = f.announced.and_then(|a| a.sampling_priority).unwrap_or(1);
     Span {
         service: "aws.lambda".to_owned(),
         name: "aws.lambda".to_owned(),

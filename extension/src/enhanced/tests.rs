@@ -1,0 +1,379 @@
+//! The processor over recorded telemetry (the Telemetry API's documented record shapes, as
+//! Lambda sends them with schema 2022-12-13).
+
+use std::collections::BTreeMap;
+
+use ddlambda_wire::invocation::InvocationStart;
+use serde_json::json;
+
+use super::*;
+use crate::aggregate::metrics::sketches::SketchSeries;
+use crate::buffer::{HeldItem, Scope};
+use crate::event::WrapperSignal;
+use crate::flush::stats::Counters;
+
+struct Fixture {
+    telemetry: InvocationTelemetry,
+    metrics: Arc<MetricsAggregator>,
+    buffer: Arc<Buffer>,
+}
+
+fn fixture(metrics_on: bool) -> Fixture {
+    let metrics = Arc::new(MetricsAggregator::default());
+    let buffer = Arc::new(Buffer::new(1 << 20, true, Arc::new(Counters::default())));
+    let telemetry = InvocationTelemetry::new(
+        EnhancedConfig {
+            metrics: metrics_on,
+            process_metrics: false,
+            function_name: "my-fn".into(),
+            architecture: "arm64".into(),
+            tags: vec!["functionname:my-fn".into(), "region:eu-west-1".into()],
+            proc_scope: ProcScope::default(),
+        },
+        metrics.clone(),
+        buffer.clone(),
+    );
+    Fixture {
+        telemetry,
+        metrics,
+        buffer,
+    }
+}
+
+impl Fixture {
+    fn feed(&self, records: Value) {
+        for r in records.as_array().into_iter().flatten() {
+            self.telemetry.on_platform_record(r);
+        }
+    }
+
+    /// Metric name (without prefix) → (tags of its first context, sum, count over contexts).
+    fn metrics(&self) -> BTreeMap<String, (Vec<String>, f64, u64)> {
+        let (_, sketches) = self.metrics.take();
+        let mut out: BTreeMap<String, (Vec<String>, f64, u64)> = BTreeMap::new();
+        for s in sketches.into_iter().flat_map(|b| b.sketches) {
+            let s: SketchSeries = s;
+            let name = s.metric.trim_start_matches(PREFIX).to_owned();
+            let e = out.entry(name).or_insert_with(|| (s.tags.clone(), 0.0, 0));
+            for p in &s.points {
+                e.1 += p.sketch.sum;
+                e.2 += p.sketch.count;
+            }
+        }
+        out
+    }
+
+    fn spans(&self) -> Vec<(Option<String>, bool, Span)> {
+        self.buffer
+            .take(Scope::All)
+            .into_iter()
+            .flat_map(|h| match h.item {
+                HeldItem::Traces(p) => {
+                    let end = p.end_of_invocation;
+                    p.traces
+                        .into_iter()
+                        .flatten()
+                        .map(|s| (h.invocation.clone(), end, s))
+                        .collect::<Vec<_>>()
+                }
+                HeldItem::Forward(_) => Vec::new(),
+            })
+            .collect()
+    }
+}
+
+fn cold_start_records() -> Value {
+    json!([
+        {"time": "2026-11-23T10:00:00.000Z", "type": "platform.initStart",
+         "record": {"initializationType": "on-demand", "phase": "init", "runtimeVersion": "provided.al2023"}},
+        {"time": "2026-11-23T10:00:00.180Z", "type": "platform.initRuntimeDone",
+         "record": {"initializationType": "on-demand", "phase": "init", "status": "success"}},
+        {"time": "2026-11-23T10:00:00.181Z", "type": "platform.initReport",
+         "record": {"initializationType": "on-demand", "phase": "init", "status": "success",
+                    "metrics": {"durationMs": 181.5}}},
+        {"time": "2026-11-23T10:00:00.200Z", "type": "platform.start",
+         "record": {"requestId": "r1", "version": "$LATEST"}},
+        {"time": "2026-11-23T10:00:00.450Z", "type": "platform.runtimeDone",
+         "record": {"requestId": "r1", "status": "success",
+                    "metrics": {"durationMs": 250.0, "producedBytes": 42}}},
+        {"time": "2026-11-23T10:00:00.470Z", "type": "platform.report",
+         "record": {"requestId": "r1", "status": "success",
+                    "metrics": {"durationMs": 268.0, "billedDurationMs": 269, "memorySizeMB": 512,
+                                "maxMemoryUsedMB": 61, "initDurationMs": 181.5}}}
+    ])
+}
+
+#[test]
+fn a_cold_start_yields_every_enhanced_metric_with_its_derivation() {
+    let f = fixture(true);
+    f.feed(cold_start_records());
+    let m = f.metrics();
+    let value = |name: &str| m.get(name).map(|(_, sum, _)| *sum);
+    assert_eq!(value("invocations"), Some(1.0));
+    assert_eq!(value("init_duration"), Some(0.1815));
+    assert_eq!(value("runtime_duration"), Some(250.0));
+    assert_eq!(value("produced_bytes"), Some(42.0));
+    assert_eq!(value("duration"), Some(0.268));
+    assert_eq!(value("billed_duration"), Some(0.269));
+    assert_eq!(value("post_runtime_duration"), Some(18.0));
+    assert_eq!(value("max_memory_used"), Some(61.0));
+    assert_eq!(value("memorysize"), Some(512.0));
+    assert_eq!(
+        value("estimated_cost"),
+        Some(cost::estimated_cost(269.0, 512.0, "arm64"))
+    );
+    for absent in ["errors", "timeouts", "out_of_memory"] {
+        assert!(!m.contains_key(absent), "{absent}");
+    }
+    let (tags, _, count) = &m["invocations"];
+    assert_eq!(*count, 1);
+    assert_eq!(
+        tags,
+        &["cold_start:true", "functionname:my-fn", "region:eu-west-1"]
+    );
+    assert!(
+        m["init_duration"]
+            .0
+            .contains(&"init_type:on-demand".to_owned())
+    );
+}
+
+#[test]
+fn the_cold_start_span_hangs_under_the_wrappers_announced_span() {
+    let f = fixture(true);
+    f.buffer.open_invocation("r1");
+    f.buffer
+        .push(Event::Wrapper(WrapperSignal::Start(InvocationStart {
+            request_id: "r1".into(),
+            trace_id: 7,
+            span_id: 8,
+            start_ns: 1,
+            cold_start: true,
+            ..InvocationStart::default()
+        })));
+    f.feed(cold_start_records());
+    let spans = f.spans();
+    assert_eq!(spans.len(), 1);
+    let (inv, end, s) = &spans[0];
+    assert_eq!(inv.as_deref(), Some("r1"));
+    // The runtime is alive and still sending: no end signal on its behalf.
+    assert!(!end);
+    assert_eq!(s.name, "aws.lambda.cold_start");
+    assert_eq!((s.trace_id, s.parent_id), (7, 8));
+    assert_eq!(
+        s.start,
+        parse_rfc3339_ns("2026-11-23T10:00:00Z").unwrap_or(0)
+    );
+    assert_eq!(s.duration, 181_500_000);
+}
+
+fn warm(id: &str, status: &str, error_type: Option<&str>, used_mb: u64) -> Value {
+    let mut done = json!({"requestId": id, "status": status,
+                          "metrics": {"durationMs": 3000.0, "producedBytes": 0}});
+    let mut report = json!({"requestId": id, "status": status,
+                            "metrics": {"durationMs": 3001.0, "billedDurationMs": 3000,
+                                        "memorySizeMB": 128, "maxMemoryUsedMB": used_mb}});
+    if let Some(t) = error_type {
+        done["errorType"] = json!(t);
+        report["errorType"] = json!(t);
+    }
+    json!([
+        {"time": "2026-11-23T10:01:00.000Z", "type": "platform.start", "record": {"requestId": id}},
+        {"time": "2026-11-23T10:01:03.000Z", "type": "platform.runtimeDone", "record": done},
+        {"time": "2026-11-23T10:01:03.010Z", "type": "platform.report", "record": report}
+    ])
+}
+
+#[test]
+fn a_timeout_gets_an_error_span_and_is_counted() {
+    let f = fixture(true);
+    f.feed(cold_start_records());
+    drop(f.spans());
+    f.metrics();
+    f.feed(warm("r2", "timeout", None, 60));
+    let m = f.metrics();
+    assert_eq!(m["errors"].1, 1.0);
+    assert_eq!(m["timeouts"].1, 1.0);
+    assert!(!m.contains_key("out_of_memory"));
+    assert!(m["timeouts"].0.contains(&"cold_start:false".to_owned()));
+    let spans = f.spans();
+    assert_eq!(spans.len(), 1);
+    let (inv, end, s) = &spans[0];
+    assert_eq!(inv.as_deref(), Some("r2"));
+    assert!(end);
+    assert_eq!((s.name.as_str(), s.error), ("aws.lambda", 1));
+    assert_eq!(s.meta["error.type"], "Timeout");
+    assert_eq!(s.meta["error.message"], "Task timed out after 3.00 seconds");
+    assert_eq!(s.meta["request_id"], "r2");
+    assert_eq!(
+        s.start,
+        parse_rfc3339_ns("2026-11-23T10:01:00Z").unwrap_or(0)
+    );
+    assert_eq!(s.duration, 3_000_000_000);
+}
+
+#[test]
+fn out_of_memory_is_counted_once_across_its_three_detectors() {
+    let f = fixture(true);
+    f.telemetry.invoke("r3");
+    f.telemetry
+        .on_function_log(Some("r3"), "fatal error: runtime: out of memory");
+    f.feed(warm("r3", "error", Some("Runtime.OutOfMemory"), 128));
+    let m = f.metrics();
+    assert_eq!(m["out_of_memory"].1, 1.0);
+    assert_eq!(m["errors"].1, 1.0);
+    assert_eq!(m["invocations"].1, 1.0);
+    let spans = f.spans();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].2.meta["error.type"], "OutOfMemory");
+}
+
+#[test]
+fn memory_equality_alone_detects_out_of_memory() {
+    let f = fixture(true);
+    f.feed(warm("r4", "timeout", None, 128));
+    let m = f.metrics();
+    assert_eq!(m["out_of_memory"].1, 1.0);
+    assert_eq!(m["timeouts"].1, 1.0);
+}
+
+#[test]
+fn a_crash_gets_a_span_parented_as_announced_but_a_handled_error_does_not() {
+    let f = fixture(true);
+    f.buffer.open_invocation("r5");
+    f.buffer
+        .push(Event::Wrapper(WrapperSignal::Start(InvocationStart {
+            request_id: "r5".into(),
+            trace_id: 70,
+            span_id: 80,
+            parent_id: 90,
+            start_ns: parse_rfc3339_ns("2026-11-23T10:01:00.001Z").unwrap_or(0),
+            ..InvocationStart::default()
+        })));
+    f.feed(warm("r5", "error", Some("Runtime.ExitError"), 50));
+    let spans = f.spans();
+    assert_eq!(spans.len(), 1);
+    let s = &spans[0].2;
+    assert_eq!((s.trace_id, s.span_id, s.parent_id), (70, 80, 90));
+    assert_eq!(s.meta["error.type"], "Runtime.ExitError");
+    assert_eq!(s.duration, 2_999_000_000);
+
+    f.buffer.open_invocation("r6");
+    f.feed(warm("r6", "error", Some("Function.Unhandled"), 50));
+    assert!(f.spans().is_empty());
+    assert_eq!(f.metrics()["errors"].1, 2.0);
+}
+
+#[test]
+fn no_span_when_the_wrapper_already_reported_the_invocation() {
+    let f = fixture(true);
+    f.buffer.open_invocation("r7");
+    f.buffer.push(Event::Wrapper(WrapperSignal::End {
+        request_id: "r7".into(),
+    }));
+    f.feed(warm("r7", "timeout", None, 50));
+    assert!(f.spans().is_empty());
+}
+
+#[test]
+fn a_report_without_runtime_done_still_counts_the_failure() {
+    let f = fixture(true);
+    let records = warm("r8", "timeout", None, 50);
+    let only_report = json!([records[0].clone(), records[2].clone()]);
+    f.feed(only_report);
+    let m = f.metrics();
+    assert_eq!(m["timeouts"].1, 1.0);
+    assert!(!m.contains_key("post_runtime_duration"));
+    assert_eq!(f.spans().len(), 1);
+}
+
+#[test]
+fn enhanced_metrics_off_keeps_the_spans() {
+    let f = fixture(false);
+    f.feed(warm("r9", "timeout", None, 50));
+    assert!(f.metrics.is_empty());
+    assert_eq!(f.spans().len(), 1);
+}
+
+#[test]
+fn invocations_are_counted_once_whether_invoke_or_start_comes_first() {
+    let f = fixture(true);
+    f.telemetry.invoke("a");
+    f.feed(warm("a", "success", None, 10));
+    f.feed(warm("b", "success", None, 10));
+    f.telemetry.invoke("b");
+    let m = f.metrics();
+    assert_eq!(m["invocations"].1, 2.0);
+}
+
+#[tokio::test]
+async fn process_metrics_are_reported_at_runtime_done() {
+    let metrics = Arc::new(MetricsAggregator::default());
+    let buffer = Arc::new(Buffer::new(1 << 20, true, Arc::new(Counters::default())));
+    let telemetry = InvocationTelemetry::new(
+        EnhancedConfig {
+            metrics: true,
+            process_metrics: true,
+            function_name: "f".into(),
+            architecture: "x86_64".into(),
+            tags: Vec::new(),
+            proc_scope: ProcScope {
+                pids: Some(vec![std::process::id()]),
+                ..ProcScope::default()
+            },
+        },
+        metrics.clone(),
+        buffer,
+    );
+    telemetry.invoke("p1");
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    for r in warm("p1", "success", None, 10)
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        telemetry.on_platform_record(r);
+    }
+    let (_, sketches) = metrics.take();
+    let names: Vec<String> = sketches
+        .into_iter()
+        .flat_map(|b| b.sketches)
+        .map(|s| s.metric)
+        .collect();
+    for n in [
+        "fd_use",
+        "fd_max",
+        "threads_use",
+        "cpu_total_time",
+        "rss_max",
+        "tmp_used",
+    ] {
+        assert!(names.contains(&format!("{PREFIX}{n}")), "{n} in {names:?}");
+    }
+}
+
+#[test]
+fn rfc3339_times() {
+    assert_eq!(parse_rfc3339_ns("1970-01-01T00:00:00Z"), Some(0));
+    assert_eq!(
+        parse_rfc3339_ns("2026-11-23T17:49:28.123Z"),
+        Some(1_795_456_168_123_000_000)
+    );
+    assert_eq!(
+        parse_rfc3339_ns("2026-11-23T18:49:28.123+01:00"),
+        Some(1_795_456_168_123_000_000)
+    );
+    assert_eq!(
+        parse_rfc3339_ns("2000-02-29T00:00:00.5Z"),
+        Some(951_782_400_500_000_000)
+    );
+    for bad in [
+        "",
+        "2026-13-01T00:00:00Z",
+        "2026-11-23 17:49",
+        "2026-11-23T17:49:28.Z",
+        "2026-11-23T17:49:28",
+    ] {
+        assert_eq!(parse_rfc3339_ns(bad), None, "{bad}");
+    }
+}

@@ -18,7 +18,7 @@ impl FunctionTags {
     /// `account_id` comes from the register response (`accountId` feature).
     pub fn new(config: &Config, account_id: Option<&str>) -> Self {
         let f = &config.function;
-        let mut always = vec![("_dd.origin".to_owned(), "lambda".to_owned())];
+        let mut always = Vec::new();
         let mut put = |k: &str, v: Option<&str>| {
             if let Some(v) = v.filter(|v| !v.is_empty()) {
                 always.push((k.to_owned(), v.to_owned()));
@@ -58,13 +58,14 @@ impl FunctionTags {
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.always
             .iter()
-            .filter(|(k, _)| !k.starts_with("_dd."))
             .chain(&self.if_absent)
             .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Tags one span.
     pub fn apply(&self, span: &mut Span, cold_start: bool) {
+        span.meta
+            .insert("_dd.origin".to_owned(), "lambda".to_owned());
         for (k, v) in &self.always {
             span.meta.insert(k.clone(), v.clone());
         }

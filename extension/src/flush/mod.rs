@@ -160,8 +160,7 @@ impl<S: Sink> Flusher<S> {
         let outcomes: Vec<(Carried, Outcome)> = futures_util::stream::iter(items)
             .map(|c| async move {
                 let outcome =
-                    retry::send(sink, &c.item, deadline, cap.subscribe(), &policy, counters)
-                        .await;
+                    retry::send(sink, &c.item, deadline, cap.subscribe(), &policy, counters).await;
                 (c, outcome)
             })
             .buffer_unordered(CONCURRENCY)
@@ -422,7 +421,9 @@ mod tests {
         buffer.push(traces("nodejs", None, 1));
         buffer.open_invocation("r2");
         buffer.push(traces("python", Some("r2"), 3));
-        let report = f.flush(Trigger::EndOfInvocation, Scope::All, soon(), false).await;
+        let report = f
+            .flush(Trigger::EndOfInvocation, Scope::All, soon(), false)
+            .await;
         assert_eq!(report.sent_requests, 2);
         assert_eq!(report.sent_spans, 6);
         let got = lock(&rec.got);
@@ -440,7 +441,13 @@ mod tests {
             .map(|s| s.meta["cold_start"].as_str())
             .collect();
         assert_eq!(colds, ["true", "true", "false", "false", "false"]);
-        assert!(python.traces.iter().flatten().all(|s| s.meta["_dd.origin"] == "lambda"));
+        assert!(
+            python
+                .traces
+                .iter()
+                .flatten()
+                .all(|s| s.meta["_dd.origin"] == "lambda")
+        );
     }
 
     #[tokio::test]
@@ -449,12 +456,16 @@ mod tests {
         rec.down.store(true, Ordering::SeqCst);
         for i in 0..3 {
             buffer.push(traces(&format!("lang{i}"), None, 2));
-            let r = f.flush(Trigger::EndOfInvocation, Scope::All, soon(), false).await;
+            let r = f
+                .flush(Trigger::EndOfInvocation, Scope::All, soon(), false)
+                .await;
             assert_eq!(r.sent_requests, 0);
             assert_eq!(f.carried(), i + 1);
         }
         rec.down.store(false, Ordering::SeqCst);
-        let r = f.flush(Trigger::EndOfInvocation, Scope::All, soon(), false).await;
+        let r = f
+            .flush(Trigger::EndOfInvocation, Scope::All, soon(), false)
+            .await;
         assert_eq!(r.sent_spans, 6);
         assert_eq!(f.carried(), 0);
         assert_eq!(f.counters().snapshot().carried, 1 + 2 + 3);
@@ -485,7 +496,10 @@ mod tests {
         let agg = Arc::new(Agg(AtomicBool::new(false)));
         let f = f.with_drain(agg.clone());
         f.flush(Trigger::Shutdown, Scope::All, soon(), true).await;
-        assert!(agg.0.load(Ordering::SeqCst), "SHUTDOWN forces open buckets out");
+        assert!(
+            agg.0.load(Ordering::SeqCst),
+            "SHUTDOWN forces open buckets out"
+        );
         assert_eq!(lock(&rec.got).len(), 1);
     }
 }

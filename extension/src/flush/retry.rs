@@ -214,7 +214,15 @@ mod tests {
         let c = Counters::default();
         let start = Instant::now();
         let deadline = start + Duration::from_millis(300);
-        let outcome = send(&Hung, &item(), deadline, no_cap(), &RetryPolicy::default(), &c).await;
+        let outcome = send(
+            &Hung,
+            &item(),
+            deadline,
+            no_cap(),
+            &RetryPolicy::default(),
+            &c,
+        )
+        .await;
         assert!(matches!(outcome, Outcome::Failed(_)));
         // Bounded by the deadline, not by the policy's 30 s attempt timeout.
         assert!(Instant::now() < start + Duration::from_secs(5));

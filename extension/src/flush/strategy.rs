@@ -39,7 +39,9 @@ pub enum FlushStrategy {
 /// Why a strategy string was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StrategyError {
-    #[error("unknown strategy {0:?} (expected end, end,<ms>, periodically,<ms>, continuously,<ms> or default)")]
+    #[error(
+        "unknown strategy {0:?} (expected end, end,<ms>, periodically,<ms>, continuously,<ms> or default)"
+    )]
     Unknown(String),
     #[error("{0:?} needs an interval in milliseconds, e.g. {0},60000")]
     MissingInterval(String),
@@ -193,7 +195,11 @@ mod tests {
         let adaptive = FlushStrategy::Adaptive;
         for i in 0..WINDOW as u64 {
             h.record(t0 + Duration::from_secs(i));
-            assert_eq!(adaptive.decide(&h), Decision::AtEnd, "after {i} invocations");
+            assert_eq!(
+                adaptive.decide(&h),
+                Decision::AtEnd,
+                "after {i} invocations"
+            );
         }
         h.record(t0 + Duration::from_secs(WINDOW as u64));
         assert_eq!(
@@ -215,7 +221,10 @@ mod tests {
         let h = InvocationHistory::default();
         let d = Duration::from_millis(10);
         assert_eq!(FlushStrategy::End.decide(&h), Decision::AtEnd);
-        assert_eq!(FlushStrategy::EndEvery(d).decide(&h), Decision::AtEndEvery(d));
+        assert_eq!(
+            FlushStrategy::EndEvery(d).decide(&h),
+            Decision::AtEndEvery(d)
+        );
         assert_eq!(
             FlushStrategy::Periodically(d).decide(&h),
             Decision::AtStartEvery(d)

@@ -37,9 +37,12 @@ pub async fn bind(config: &Config) -> Result<Listeners, String> {
         addr: SocketAddr::from(([127, 0, 0, 1], config.trace_agent_port)),
         ..trace_agent::TraceAgentConfig::default()
     };
-    let trace_agent = trace_agent::bind(&trace_agent_config)
-        .await
-        .map_err(|e| format!("cannot listen on {} (trace agent): {e}", trace_agent_config.addr))?;
+    let trace_agent = trace_agent::bind(&trace_agent_config).await.map_err(|e| {
+        format!(
+            "cannot listen on {} (trace agent): {e}",
+            trace_agent_config.addr
+        )
+    })?;
     let statsd_addr = SocketAddr::from(([127, 0, 0, 1], config.dogstatsd_port));
     let dogstatsd = dogstatsd::bind(statsd_addr)
         .await

@@ -193,7 +193,10 @@ impl ExtensionsApi {
         serde_json::from_slice(&body).map_err(|e| {
             ApiError::Protocol(format!(
                 "/next answered an unreadable event ({e}): {}",
-                String::from_utf8_lossy(&body).chars().take(300).collect::<String>()
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
             ))
         })
     }

@@ -156,10 +156,7 @@ mod tests {
     fn without_any_signal_source_the_invocation_is_not_held() {
         let k = known(0);
         assert_eq!(decide(k), Verdict::WaitUntil(k.started + k.probe));
-        assert_eq!(
-            decide(known(150)),
-            Verdict::GiveUp(GiveUpReason::NoSignals)
-        );
+        assert_eq!(decide(known(150)), Verdict::GiveUp(GiveUpReason::NoSignals));
     }
 
     #[test]

@@ -121,6 +121,9 @@ impl<S: Sink> Lifecycle<S> {
         state.runtime_done.retain(|id, _| *id == rid);
         self.buffer.open_invocation(&rid);
         self.flusher.note_invocation(&rid);
+        for o in &self.observers {
+            o.on_invoke(&rid);
+        }
         state.current = Some(inv.clone());
 
         let interval = match decision {
@@ -252,6 +255,9 @@ impl<S: Sink> Lifecycle<S> {
         while let Ok(record) = self.records.try_recv() {
             on_record(&self.buffer, &self.observers, state, record);
         }
+        for o in &self.observers {
+            o.on_shutdown();
+        }
         let report = self
             .flusher
             .flush(Trigger::Shutdown, Scope::All, deadline, true)
@@ -294,10 +300,10 @@ impl<S: Sink> Lifecycle<S> {
 
 /// Notes a platform record: telemetry is live, a runtime is done, observers see it.
 fn on_record(
-buffer: &Buffer,
-observers: &[Arc<dyn TelemetryObserver>],
-state: &mut State,
-record: Record,
+    buffer: &Buffer,
+    observers: &[Arc<dyn TelemetryObserver>],
+    state: &mut State,
+    record: Record,
 ) {
     if !state.telemetry_live {
         tracing::debug!("first Telemetry record received ({})", record.kind);

@@ -46,6 +46,10 @@ impl Record {
 /// Something that wants to see every platform record (enhanced metrics, error spans).
 pub trait TelemetryObserver: Send + Sync {
     fn on_platform_record(&self, record: &Value);
+    /// INVOKE for `request_id` (process metrics start sampling here).
+    fn on_invoke(&self, _request_id: &str) {}
+    /// SHUTDOWN, before the final flush.
+    fn on_shutdown(&self) {}
 }
 
 /// Parses one batch. Never fails: bad items are skipped with a log line.
@@ -53,7 +57,10 @@ pub fn parse_batch(body: &[u8]) -> Vec<Record> {
     let items = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Array(items)) => items,
         Ok(other) => {
-            tracing::warn!("telemetry batch is not a JSON array (a {}); skipped", kind_of(&other));
+            tracing::warn!(
+                "telemetry batch is not a JSON array (a {}); skipped",
+                kind_of(&other)
+            );
             return Vec::new();
         }
         Err(e) => {
@@ -130,7 +137,10 @@ async fn handle(
     req: Request<Incoming>,
     records: mpsc::UnboundedSender<Record>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let body = match Limited::new(req.into_body(), MAX_BATCH_BYTES).collect().await {
+    let body = match Limited::new(req.into_body(), MAX_BATCH_BYTES)
+        .collect()
+        .await
+    {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             tracing::warn!("telemetry batch unreadable ({e}); skipped");
@@ -168,7 +178,11 @@ mod tests {
         let kinds: Vec<_> = records.iter().map(|r| r.kind.as_str()).collect();
         assert_eq!(
             kinds,
-            ["platform.start", "platform.restoreRuntimeDone", "platform.runtimeDone"]
+            [
+                "platform.start",
+                "platform.restoreRuntimeDone",
+                "platform.runtimeDone"
+            ]
         );
         assert!(records[2].is_runtime_done());
         assert_eq!(records[2].request_id.as_deref(), Some("r1"));
@@ -183,6 +197,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let server = tokio::spawn(serve(listener, tx));
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::new();
         let bad = client
             .post(format!("http://{addr}/"))

@@ -90,9 +90,10 @@ fn forward_line(f: &ForwardPayload) -> Value {
 
 /// The body as JSON when it is JSON or (gzipped) msgpack; `null` otherwise.
 fn readable_body(f: &ForwardPayload) -> Value {
-    let gzipped = f.headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("content-encoding") && v.eq_ignore_ascii_case("gzip")
-    });
+    let gzipped = f
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("content-encoding") && v.eq_ignore_ascii_case("gzip"));
     let mut raw = Vec::new();
     let bytes: &[u8] = if gzipped {
         match flate2::read::GzDecoder::new(&f.body[..]).read_to_end(&mut raw) {

@@ -23,8 +23,11 @@ pub enum SendError {
 /// A destination for flushed items.
 pub trait Sink: Send + Sync + 'static {
     /// Sends one item, giving up after `timeout`.
-    fn send(&self, item: &Outgoing, timeout: Duration)
-    -> impl Future<Output = Result<(), SendError>> + Send;
+    fn send(
+        &self,
+        item: &Outgoing,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), SendError>> + Send;
 
     /// Prepares what the first send would otherwise pay for (TLS roots, client). Called off
     /// the init critical path.

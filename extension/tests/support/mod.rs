@@ -75,7 +75,10 @@ fn reply(status: u16, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
 /// One call the extension made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
-    Register { name: String, accept_feature: String },
+    Register {
+        name: String,
+        accept_feature: String,
+    },
     Next,
     Subscribe(String),
 }
@@ -128,15 +131,16 @@ impl FakeLambda {
                             200,
                             json!({"functionName":"fn","functionVersion":"$LATEST","handler":"h","accountId":"123456789012"}).to_string(),
                         );
-                        r.headers_mut().insert(
-                            "lambda-extension-identifier",
-                            "ext-id-1".parse().unwrap(),
-                        );
+                        r.headers_mut()
+                            .insert("lambda-extension-identifier", "ext-id-1".parse().unwrap());
                         r
                     }
                     "/2022-07-01/telemetry" => {
                         let v: Value = serde_json::from_slice(&body).unwrap_or_default();
-                        let dest = v["destination"]["URI"].as_str().unwrap_or_default().to_owned();
+                        let dest = v["destination"]["URI"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned();
                         let mut st = state.lock().unwrap();
                         st.calls.push((now, Call::Subscribe(dest.clone())));
                         st.destination = Some(dest);
@@ -188,14 +192,20 @@ impl FakeLambda {
     }
 
     pub fn next_calls(&self) -> usize {
-        self.calls().iter().filter(|(_, c)| *c == Call::Next).count()
+        self.calls()
+            .iter()
+            .filter(|(_, c)| *c == Call::Next)
+            .count()
     }
 
     /// Waits until the extension has called `/next` `n` times in all.
     pub async fn wait_next_calls(&self, n: usize) {
         let deadline = Instant::now() + LONG;
         while self.next_calls() < n {
-            assert!(Instant::now() < deadline, "extension never called /next #{n}");
+            assert!(
+                Instant::now() < deadline,
+                "extension never called /next #{n}"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -289,7 +299,9 @@ impl FakeIntake {
                     .is_some_and(|v| v.as_bytes() == b"gzip");
                 let body = if gz {
                     let mut out = Vec::new();
-                    flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+                    flate2::read::GzDecoder::new(&raw[..])
+                        .read_to_end(&mut out)
+                        .unwrap();
                     out
                 } else {
                     raw.to_vec()
@@ -300,16 +312,24 @@ impl FakeIntake {
                         Behaviour::Ok => 202,
                         Behaviour::Hang => 0,
                         Behaviour::FailNext(status, n) => {
-                            *b = if n <= 1 { Behaviour::Ok } else { Behaviour::FailNext(status, n - 1) };
+                            *b = if n <= 1 {
+                                Behaviour::Ok
+                            } else {
+                                Behaviour::FailNext(status, n - 1)
+                            };
                             status
                         }
                     }
                 };
+                received.lock().unwrap().push(Received {
+                    path,
+                    headers,
+                    body,
+                    status,
+                });
                 if status == 0 {
-                    received.lock().unwrap().push(Received { path, headers, body, status });
                     std::future::pending::<()>().await;
                 }
-                received.lock().unwrap().push(Received { path, headers, body, status });
                 reply(status, "{}")
             }
         }));
@@ -452,7 +472,8 @@ impl Extension {
     pub async fn post_json(&self, path: &str, body: Value) -> u16 {
         reqwest_client()
             .post(format!("http://127.0.0.1:{}{path}", self.trace_port))
-            .json(&body)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
             .send()
             .await
             .unwrap()

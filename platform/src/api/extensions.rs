@@ -19,37 +19,76 @@ const FEATURES: &str = "lambda-extension-accept-feature";
 
 /// `POST /2020-01-01/extension/register`.
 pub(super) async fn register(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
-    let Some(name) = header(&req, NAME).map(String::from).filter(|n| !n.is_empty()) else {
-        return error(StatusCode::BAD_REQUEST, "InvalidRequest", "missing Lambda-Extension-Name header");
+    let Some(name) = header(&req, NAME)
+        .map(String::from)
+        .filter(|n| !n.is_empty())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "missing Lambda-Extension-Name header",
+        );
     };
-    let account_id_feature = header(&req, FEATURES).is_some_and(|f| f.split(',').any(|f| f.trim() == "accountId"));
+    let account_id_feature =
+        header(&req, FEATURES).is_some_and(|f| f.split(',').any(|f| f.trim() == "accountId"));
     let Some(raw) = body(req, 64 * 1024).await else {
-        return error(StatusCode::BAD_REQUEST, "InvalidRequest", "unreadable register body");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "unreadable register body",
+        );
     };
     let events: Vec<String> = match serde_json::from_slice::<serde_json::Value>(&raw) {
-        Ok(v) => match v.get("events").map(|e| serde_json::from_value::<Vec<String>>(e.clone())) {
+        Ok(v) => match v
+            .get("events")
+            .map(|e| serde_json::from_value::<Vec<String>>(e.clone()))
+        {
             Some(Ok(events)) => events,
             None => Vec::new(),
-            Some(Err(e)) => return error(StatusCode::BAD_REQUEST, "InvalidRequest", &format!("events: {e}")),
+            Some(Err(e)) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    &format!("events: {e}"),
+                );
+            }
         },
-        Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidRequest", &format!("register body is not JSON: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                &format!("register body is not JSON: {e}"),
+            );
+        }
     };
     if let Some(bad) = events.iter().find(|e| *e != "INVOKE" && *e != "SHUTDOWN") {
-        return error(StatusCode::BAD_REQUEST, "InvalidEventType", &format!("unknown event type {bad}"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidEventType",
+            &format!("unknown event type {bad}"),
+        );
     }
     let id = uuid_v4();
     let registered = shared.state.update(|s| {
         if s.phase != Phase::Init {
-            return Err((StatusCode::FORBIDDEN, "InvalidStateTransition", "extensions register during init only"));
+            return Err((
+                StatusCode::FORBIDDEN,
+                "InvalidStateTransition",
+                "extensions register during init only",
+            ));
         }
         let idx = match s.extensions.iter().position(|e| e.name == name) {
             Some(i) if s.extensions[i].id.is_some() => {
-                return Err((StatusCode::CONFLICT, "Extension.AlreadyRegistered", "an extension of this name is registered"));
+                return Err((
+                    StatusCode::CONFLICT,
+                    "Extension.AlreadyRegistered",
+                    "an extension of this name is registered",
+                ));
             }
             Some(i) => i,
             // Not a file in /opt/extensions: an internal extension, from the function process.
             None => {
-                s.extensions.push(Extension::new(name.clone(), None));
+                s.extensions.push(Extension::new(name.clone(), false));
                 s.extensions.len() - 1
             }
         };
@@ -57,14 +96,16 @@ pub(super) async fn register(shared: Arc<Shared>, req: Request<Incoming>) -> Htt
         ext.id = Some(id.clone());
         ext.invoke = events.iter().any(|e| e == "INVOKE");
         // Internal extensions cannot receive SHUTDOWN; the runtime gets SIGTERM instead.
-        ext.shutdown = ext.pid.is_some() && events.iter().any(|e| e == "SHUTDOWN");
+        ext.shutdown = ext.external && events.iter().any(|e| e == "SHUTDOWN");
         ext.account_id_feature = account_id_feature;
         Ok(())
     });
     if let Err((status, kind, msg)) = registered {
         return error(status, kind, msg);
     }
-    shared.timeline.record(Actor::Extension(name), EventKind::Registered, None);
+    shared
+        .timeline
+        .record(Actor::Extension(name), EventKind::Registered, None);
     let cfg = &shared.config;
     let mut body = json!({
         "functionName": cfg.function_name,
@@ -84,7 +125,11 @@ pub(super) async fn register(shared: Arc<Shared>, req: Request<Incoming>) -> Htt
 /// `GET /2020-01-01/extension/event/next`: ends the previous event, waits for the next.
 pub(super) async fn next(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
     let Some(id) = header(&req, ID).map(String::from) else {
-        return error(StatusCode::FORBIDDEN, "Extension.MissingExtensionIdentifier", "missing Lambda-Extension-Identifier");
+        return error(
+            StatusCode::FORBIDDEN,
+            "Extension.MissingExtensionIdentifier",
+            "missing Lambda-Extension-Identifier",
+        );
     };
     let known = shared.state.update(|s| {
         let generation = s.generation;
@@ -94,9 +139,15 @@ pub(super) async fn next(shared: Arc<Shared>, req: Request<Incoming>) -> HttpRes
         Some((generation, ext.name.clone()))
     });
     let Some((generation, name)) = known else {
-        return error(StatusCode::FORBIDDEN, "Extension.UnknownExtensionIdentifier", "unknown extension identifier");
+        return error(
+            StatusCode::FORBIDDEN,
+            "Extension.UnknownExtensionIdentifier",
+            "unknown extension identifier",
+        );
     };
-    shared.timeline.record(Actor::Extension(name.clone()), EventKind::Next, None);
+    shared
+        .timeline
+        .record(Actor::Extension(name.clone()), EventKind::Next, None);
     let event = shared
         .state
         .wait_for(|s| {
@@ -115,7 +166,11 @@ pub(super) async fn next(shared: Arc<Shared>, req: Request<Incoming>) -> HttpRes
     let Some(event) = event else {
         return error(StatusCode::GONE, "Extension.Reset", "the sandbox was reset");
     };
-    let kind = if event.shutdown { ExtensionEventKind::Shutdown } else { ExtensionEventKind::Invoke };
+    let kind = if event.shutdown {
+        ExtensionEventKind::Shutdown
+    } else {
+        ExtensionEventKind::Invoke
+    };
     shared.timeline.record(
         Actor::Extension(name),
         EventKind::ExtensionEvent { event: kind },
@@ -126,17 +181,35 @@ pub(super) async fn next(shared: Arc<Shared>, req: Request<Incoming>) -> HttpRes
         .header("content-type", "application/json")
         .header("lambda-extension-event-identifier", uuid_v4())
         .body(Full::new(event.body.to_string().into()))
-        .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "Extension.InvalidEvent", &e.to_string()))
+        .unwrap_or_else(|e| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Extension.InvalidEvent",
+                &e.to_string(),
+            )
+        })
 }
 
 /// `POST …/init/error` and `…/exit/error`.
-pub(super) async fn report_error(shared: Arc<Shared>, req: Request<Incoming>, init: bool) -> HttpResponse {
+pub(super) async fn report_error(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    init: bool,
+) -> HttpResponse {
     let Some(id) = header(&req, ID).map(String::from) else {
-        return error(StatusCode::FORBIDDEN, "Extension.MissingExtensionIdentifier", "missing Lambda-Extension-Identifier");
+        return error(
+            StatusCode::FORBIDDEN,
+            "Extension.MissingExtensionIdentifier",
+            "missing Lambda-Extension-Identifier",
+        );
     };
     let error_type = header(&req, "lambda-extension-function-error-type")
         .filter(|t| !t.is_empty())
-        .unwrap_or(if init { "Extension.InitError" } else { "Extension.ExitError" })
+        .unwrap_or(if init {
+            "Extension.InitError"
+        } else {
+            "Extension.ExitError"
+        })
         .to_string();
     let _ = body(req, 1024 * 1024).await;
     let name = shared.state.update(|s| {
@@ -149,9 +222,17 @@ pub(super) async fn report_error(shared: Arc<Shared>, req: Request<Incoming>, in
     });
     match name {
         Ok(name) => {
-            shared.timeline.record(Actor::Extension(name), EventKind::ErrorReported { error_type }, None);
+            shared.timeline.record(
+                Actor::Extension(name),
+                EventKind::ErrorReported { error_type },
+                None,
+            );
             accepted()
         }
-        Err(status) => error(status, "InvalidStateTransition", "unknown extension, or init/error after init"),
+        Err(status) => error(
+            status,
+            "InvalidStateTransition",
+            "unknown extension, or init/error after init",
+        ),
     }
 }

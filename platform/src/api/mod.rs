@@ -28,7 +28,9 @@ pub(crate) type HttpResponse = Response<Full<Bytes>>;
 
 /// Binds 127.0.0.1 (port 0 = any free port).
 pub(crate) async fn bind(port: u16) -> Result<TcpListener, PlatformError> {
-    TcpListener::bind(("127.0.0.1", port)).await.map_err(PlatformError::Bind)
+    TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(PlatformError::Bind)
 }
 
 /// Serves until the task is aborted.
@@ -57,7 +59,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method().clone(), segments.as_slice()) {
-        (Method::GET, ["2018-06-01", "runtime", "invocation", "next"]) => runtime::next(shared).await,
+        (Method::GET, ["2018-06-01", "runtime", "invocation", "next"]) => {
+            runtime::next(shared).await
+        }
         (Method::POST, ["2018-06-01", "runtime", "invocation", id, "response"]) => {
             let id = id.to_string();
             runtime::response(shared, &id, req).await
@@ -66,9 +70,15 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
             let id = id.to_string();
             runtime::error_report(shared, &id, req).await
         }
-        (Method::POST, ["2018-06-01", "runtime", "init", "error"]) => runtime::init_error(shared, req).await,
-        (Method::POST, ["2020-01-01", "extension", "register"]) => extensions::register(shared, req).await,
-        (Method::GET, ["2020-01-01", "extension", "event", "next"]) => extensions::next(shared, req).await,
+        (Method::POST, ["2018-06-01", "runtime", "init", "error"]) => {
+            runtime::init_error(shared, req).await
+        }
+        (Method::POST, ["2020-01-01", "extension", "register"]) => {
+            extensions::register(shared, req).await
+        }
+        (Method::GET, ["2020-01-01", "extension", "event", "next"]) => {
+            extensions::next(shared, req).await
+        }
         (Method::POST, ["2020-01-01", "extension", "init", "error"]) => {
             extensions::report_error(shared, req, true).await
         }
@@ -88,14 +98,19 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
 pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
 /// Lambda's error body: `{"errorMessage", "errorType"}`.
 pub(crate) fn error(status: StatusCode, error_type: &str, message: &str) -> HttpResponse {
-    json(status, &serde_json::json!({ "errorMessage": message, "errorType": error_type }))
+    json(
+        status,
+        &serde_json::json!({ "errorMessage": message, "errorType": error_type }),
+    )
 }
 
 /// `202 {"status":"OK"}`, the answer to every accepted report.
@@ -105,7 +120,11 @@ pub(crate) fn accepted() -> HttpResponse {
 
 /// Reads a body of at most `limit` bytes; `None` if larger or broken.
 pub(crate) async fn body(req: Request<Incoming>, limit: usize) -> Option<Bytes> {
-    Limited::new(req.into_body(), limit).collect().await.ok().map(|c| c.to_bytes())
+    Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .ok()
+        .map(|c| c.to_bytes())
 }
 
 /// A header as a string.

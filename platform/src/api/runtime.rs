@@ -20,7 +20,9 @@ pub(super) async fn next(shared: Arc<Shared>) -> HttpResponse {
         s.runtime.ready = true;
         s.generation
     });
-    shared.timeline.record(Actor::Runtime, EventKind::Next, None);
+    shared
+        .timeline
+        .record(Actor::Runtime, EventKind::Next, None);
     let pending = shared
         .state
         .wait_for(|s| {
@@ -35,13 +37,20 @@ pub(super) async fn next(shared: Arc<Shared>) -> HttpResponse {
     let Some(p) = pending else {
         return error(StatusCode::GONE, "Runtime.Reset", "the sandbox was reset");
     };
-    shared.timeline.record(Actor::Runtime, EventKind::EventDelivered, Some(&p.request_id));
+    shared.timeline.record(
+        Actor::Runtime,
+        EventKind::EventDelivered,
+        Some(&p.request_id),
+    );
     let mut resp = Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/json")
         .header("lambda-runtime-aws-request-id", &p.request_id)
         .header("lambda-runtime-deadline-ms", p.deadline_ms.to_string())
-        .header("lambda-runtime-invoked-function-arn", shared.config.function_arn())
+        .header(
+            "lambda-runtime-invoked-function-arn",
+            shared.config.function_arn(),
+        )
         .header("lambda-runtime-trace-id", &p.trace_header);
     if let Some(cc) = &p.client_context {
         resp = resp.header("lambda-runtime-client-context", cc);
@@ -50,14 +59,24 @@ pub(super) async fn next(shared: Arc<Shared>) -> HttpResponse {
         resp = resp.header("lambda-runtime-cognito-identity", ci);
     }
     resp.body(Full::new(p.event)).unwrap_or_else(|e| {
-        error(StatusCode::INTERNAL_SERVER_ERROR, "Runtime.InvalidHeader", &format!("cannot send the event: {e}"))
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Runtime.InvalidHeader",
+            &format!("cannot send the event: {e}"),
+        )
     })
 }
 
 /// `POST …/invocation/{id}/response`.
-pub(super) async fn response(shared: Arc<Shared>, id: &str, req: Request<Incoming>) -> HttpResponse {
+pub(super) async fn response(
+    shared: Arc<Shared>,
+    id: &str,
+    req: Request<Incoming>,
+) -> HttpResponse {
     let Some(payload) = body(req, MAX_PAYLOAD).await else {
-        let msg = format!("Response payload size exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes).");
+        let msg = format!(
+            "Response payload size exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes)."
+        );
         let answer = Answer::Error {
             error_type: "Function.ResponseSizeTooLarge".into(),
             body: serde_json::json!({"errorMessage": msg, "errorType": "Function.ResponseSizeTooLarge"})
@@ -65,14 +84,20 @@ pub(super) async fn response(shared: Arc<Shared>, id: &str, req: Request<Incomin
                 .into(),
         };
         return match settle(&shared, id, answer) {
-            Ok(()) => error(StatusCode::PAYLOAD_TOO_LARGE, "Function.ResponseSizeTooLarge", &msg),
+            Ok(()) => error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Function.ResponseSizeTooLarge",
+                &msg,
+            ),
             Err(resp) => *resp,
         };
     };
     let bytes = payload.len();
     match settle(&shared, id, Answer::Response(payload)) {
         Ok(()) => {
-            shared.timeline.record(Actor::Runtime, EventKind::Response { bytes }, Some(id));
+            shared
+                .timeline
+                .record(Actor::Runtime, EventKind::Response { bytes }, Some(id));
             accepted()
         }
         Err(resp) => *resp,
@@ -80,16 +105,31 @@ pub(super) async fn response(shared: Arc<Shared>, id: &str, req: Request<Incomin
 }
 
 /// `POST …/invocation/{id}/error`.
-pub(super) async fn error_report(shared: Arc<Shared>, id: &str, req: Request<Incoming>) -> HttpResponse {
+pub(super) async fn error_report(
+    shared: Arc<Shared>,
+    id: &str,
+    req: Request<Incoming>,
+) -> HttpResponse {
     let header_type = header(&req, "lambda-runtime-function-error-type").map(String::from);
     let Some(payload) = body(req, MAX_PAYLOAD).await else {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "error body over 6 MB");
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            "error body over 6 MB",
+        );
     };
     let error_type = error_type(header_type, &payload);
-    let answer = Answer::Error { error_type: error_type.clone(), body: payload };
+    let answer = Answer::Error {
+        error_type: error_type.clone(),
+        body: payload,
+    };
     match settle(&shared, id, answer) {
         Ok(()) => {
-            shared.timeline.record(Actor::Runtime, EventKind::FunctionError { error_type }, Some(id));
+            shared.timeline.record(
+                Actor::Runtime,
+                EventKind::FunctionError { error_type },
+                Some(id),
+            );
             accepted()
         }
         Err(resp) => *resp,
@@ -109,9 +149,17 @@ pub(super) async fn init_error(shared: Arc<Shared>, req: Request<Incoming>) -> H
         true
     });
     if !accepted_now {
-        return super::error(StatusCode::FORBIDDEN, "InvalidStateTransition", "init/error is only valid during init");
+        return super::error(
+            StatusCode::FORBIDDEN,
+            "InvalidStateTransition",
+            "init/error is only valid during init",
+        );
     }
-    shared.timeline.record(Actor::Runtime, EventKind::ErrorReported { error_type }, None);
+    shared.timeline.record(
+        Actor::Runtime,
+        EventKind::ErrorReported { error_type },
+        None,
+    );
     accepted()
 }
 

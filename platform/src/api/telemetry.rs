@@ -58,19 +58,38 @@ fn timeout_ms() -> u64 {
 
 impl Default for Buffering {
     fn default() -> Self {
-        Self { max_items: max_items(), max_bytes: max_bytes(), timeout_ms: timeout_ms() }
+        Self {
+            max_items: max_items(),
+            max_bytes: max_bytes(),
+            timeout_ms: timeout_ms(),
+        }
     }
 }
 
 pub(super) async fn subscribe(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
     let Some(id) = header(&req, "lambda-extension-identifier").map(String::from) else {
-        return error(StatusCode::FORBIDDEN, "Extension.MissingExtensionIdentifier", "missing Lambda-Extension-Identifier");
+        return error(
+            StatusCode::FORBIDDEN,
+            "Extension.MissingExtensionIdentifier",
+            "missing Lambda-Extension-Identifier",
+        );
     };
-    let Some(name) = shared.state.update(|s| s.extension_by_id(&id).map(|e| e.name.clone())) else {
-        return error(StatusCode::FORBIDDEN, "Extension.UnknownExtensionIdentifier", "unknown extension identifier");
+    let Some(name) = shared
+        .state
+        .update(|s| s.extension_by_id(&id).map(|e| e.name.clone()))
+    else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "Extension.UnknownExtensionIdentifier",
+            "unknown extension identifier",
+        );
     };
     let Some(raw) = body(req, 64 * 1024).await else {
-        return error(StatusCode::BAD_REQUEST, "ValidationError", "unreadable subscription body");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ValidationError",
+            "unreadable subscription body",
+        );
     };
     let sub = match parse(&raw, name.clone()) {
         Ok(sub) => sub,
@@ -92,24 +111,34 @@ pub(super) async fn subscribe(shared: Arc<Shared>, req: Request<Incoming>) -> Ht
     );
     shared.subscribe(sub);
     shared.emit(record);
-    shared.timeline.record(Actor::Extension(name), EventKind::TelemetrySubscribed, None);
+    shared
+        .timeline
+        .record(Actor::Extension(name), EventKind::TelemetrySubscribed, None);
     json(StatusCode::OK, &json!("OK"))
 }
 
 fn parse(raw: &[u8], name: String) -> Result<Subscription, String> {
-    let req: Request_ = serde_json::from_slice(raw).map_err(|e| format!("subscription body: {e}"))?;
+    let req: Request_ =
+        serde_json::from_slice(raw).map_err(|e| format!("subscription body: {e}"))?;
     if let Some(v) = &req.schema_version
         && !SCHEMAS.contains(&v.as_str())
     {
-        return Err(format!("unsupported schemaVersion {v}; accepted: {}", SCHEMAS.join(", ")));
+        return Err(format!(
+            "unsupported schemaVersion {v}; accepted: {}",
+            SCHEMAS.join(", ")
+        ));
     }
     if req.destination.protocol != "HTTP" {
-        return Err(format!("destination protocol {} is not HTTP", req.destination.protocol));
+        return Err(format!(
+            "destination protocol {} is not HTTP",
+            req.destination.protocol
+        ));
     }
     let (host, port, path) = parse_uri(&req.destination.uri)?;
     let mut categories = Vec::new();
     for t in &req.types {
-        let c = Category::parse(t).ok_or_else(|| format!("unknown type {t}; use platform, function, extension"))?;
+        let c = Category::parse(t)
+            .ok_or_else(|| format!("unknown type {t}; use platform, function, extension"))?;
         if !categories.contains(&c) {
             categories.push(c);
         }
@@ -141,15 +170,26 @@ fn check(field: &str, v: u64, min: u64, max: u64) -> Result<(), String> {
 /// `http://sandbox.localdomain:1234/path` → (Host header, port, path). Only hosts that name
 /// the sandbox itself are accepted, as on Lambda.
 fn parse_uri(uri: &str) -> Result<(String, u16, String), String> {
-    let rest = uri.strip_prefix("http://").ok_or_else(|| format!("destination {uri} is not http://"))?;
-    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let rest = uri
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("destination {uri} is not http://"))?;
+    let (authority, path) = rest
+        .find('/')
+        .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
     let (host, port) = authority
         .rsplit_once(':')
         .ok_or_else(|| format!("destination {uri} has no port"))?;
-    if !matches!(host, "sandbox" | "sandbox.localdomain" | "localhost" | "127.0.0.1") {
-        return Err(format!("destination host {host} is not the sandbox (use sandbox.localdomain)"));
+    if !matches!(
+        host,
+        "sandbox" | "sandbox.localdomain" | "localhost" | "127.0.0.1"
+    ) {
+        return Err(format!(
+            "destination host {host} is not the sandbox (use sandbox.localdomain)"
+        ));
     }
-    let port: u16 = port.parse().map_err(|_| format!("destination port {port} is not a port"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("destination port {port} is not a port"))?;
     Ok((authority.to_string(), port, path.to_string()))
 }
 
@@ -163,7 +203,10 @@ mod tests {
             parse_uri("http://sandbox.localdomain:8999/t").ok(),
             Some(("sandbox.localdomain:8999".into(), 8999, "/t".into()))
         );
-        assert_eq!(parse_uri("http://sandbox:9003").ok(), Some(("sandbox:9003".into(), 9003, "/".into())));
+        assert_eq!(
+            parse_uri("http://sandbox:9003").ok(),
+            Some(("sandbox:9003".into(), 9003, "/".into()))
+        );
         assert!(parse_uri("http://example.com:80/").is_err());
         assert!(parse_uri("https://sandbox:1/").is_err());
         assert!(parse_uri("http://sandbox/").is_err());
@@ -176,7 +219,8 @@ mod tests {
         let sub = parse(ok, "x".into()).expect("valid");
         assert_eq!(sub.categories, vec![Category::Platform, Category::Function]);
         assert_eq!(sub.timeout, Duration::from_millis(25));
-        let small = br#"{"destination":{"protocol":"HTTP","URI":"http://sandbox:1/"},"types":["platform"],
+        let small =
+            br#"{"destination":{"protocol":"HTTP","URI":"http://sandbox:1/"},"types":["platform"],
             "buffering":{"timeoutMs":5}}"#;
         assert!(parse(small, "x".into()).unwrap_err().contains("timeoutMs"));
         let bad = br#"{"destination":{"protocol":"HTTP","URI":"http://sandbox:1/"},"types":["platfrom"]}"#;

@@ -31,16 +31,17 @@ pub(super) async fn run(
     let mut bytes = 0usize;
     let mut due: Option<Instant> = None;
     let mut sent = 0u32;
-    let mut send = async |batch: &mut Vec<Arc<Record>>, bytes: &mut usize, due: &mut Option<Instant>| {
-        if batch.is_empty() {
-            return;
-        }
-        sent += 1;
-        let records = std::mem::take(batch);
-        *bytes = 0;
-        *due = None;
-        deliver(&sub, &faults, sent, &records, &timeline, &actor).await;
-    };
+    let mut send =
+        async |batch: &mut Vec<Arc<Record>>, bytes: &mut usize, due: &mut Option<Instant>| {
+            if batch.is_empty() {
+                return;
+            }
+            sent += 1;
+            let records = std::mem::take(batch);
+            *bytes = 0;
+            *due = None;
+            deliver(&sub, &faults, sent, &records, &timeline, &actor).await;
+        };
     loop {
         let cmd = tokio::select! {
             cmd = rx.recv() => cmd,
@@ -84,8 +85,15 @@ async fn deliver(
     if !faults.delay.is_zero() {
         tokio::time::sleep(faults.delay).await;
     }
-    if faults.drop_every.is_some_and(|n| n > 0 && number.is_multiple_of(n)) {
-        let kind = EventKind::TelemetryBatch { records: records.len(), delivered: false, dropped: true };
+    if faults
+        .drop_every
+        .is_some_and(|n| n > 0 && number.is_multiple_of(n))
+    {
+        let kind = EventKind::TelemetryBatch {
+            records: records.len(),
+            delivered: false,
+            dropped: true,
+        };
         timeline.record(actor.clone(), kind, None);
         return;
     }
@@ -105,17 +113,28 @@ async fn deliver(
                     }
                     break;
                 }
-                Ok(Err(e)) => tracing::debug!(subscriber = %sub.name, error = %e, attempt, "telemetry POST failed"),
-                Err(_) => tracing::debug!(subscriber = %sub.name, attempt, "telemetry POST timed out"),
+                Ok(Err(e)) => {
+                    tracing::debug!(subscriber = %sub.name, error = %e, attempt, "telemetry POST failed")
+                }
+                Err(_) => {
+                    tracing::debug!(subscriber = %sub.name, attempt, "telemetry POST timed out")
+                }
             }
             tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
         }
-        let kind = EventKind::TelemetryBatch { records: records.len(), delivered, dropped: false };
+        let kind = EventKind::TelemetryBatch {
+            records: records.len(),
+            delivered,
+            dropped: false,
+        };
         timeline.record(actor.clone(), kind, None);
     }
 }
 
-async fn post(sub: &Subscription, body: Bytes) -> Result<http::StatusCode, Box<dyn std::error::Error + Send + Sync>> {
+async fn post(
+    sub: &Subscription,
+    body: Bytes,
+) -> Result<http::StatusCode, Box<dyn std::error::Error + Send + Sync>> {
     let stream = TcpStream::connect(("127.0.0.1", sub.port)).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {

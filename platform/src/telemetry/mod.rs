@@ -3,8 +3,8 @@
 mod deliver;
 mod record;
 
-pub use record::{Category, Record};
 pub(crate) use record::ms;
+pub use record::{Category, Record};
 
 use std::sync::Arc;
 
@@ -61,7 +61,8 @@ impl Hub {
     pub(crate) fn emit(&mut self, record: Record) {
         let record = Arc::new(record);
         self.subscribers.retain(|s| {
-            !s.categories.contains(&record.category) || s.tx.send(Command::Record(record.clone())).is_ok()
+            !s.categories.contains(&record.category)
+                || s.tx.send(Command::Record(record.clone())).is_ok()
         });
         if self.history.len() < HISTORY_LIMIT {
             self.history.push(record);
@@ -69,12 +70,24 @@ impl Hub {
     }
 
     /// Starts delivering to a new subscriber, beginning with the records it missed.
-    pub(crate) fn subscribe(&mut self, sub: Subscription, faults: TelemetryFaults, timeline: TimelineLog) {
+    pub(crate) fn subscribe(
+        &mut self,
+        sub: Subscription,
+        faults: TelemetryFaults,
+        timeline: TimelineLog,
+    ) {
         let (tx, rx) = mpsc::unbounded_channel();
-        for r in self.history.iter().filter(|r| sub.categories.contains(&r.category)) {
+        for r in self
+            .history
+            .iter()
+            .filter(|r| sub.categories.contains(&r.category))
+        {
             let _ = tx.send(Command::Record(r.clone()));
         }
-        self.subscribers.push(Subscriber { categories: sub.categories.clone(), tx });
+        self.subscribers.push(Subscriber {
+            categories: sub.categories.clone(),
+            tx,
+        });
         let actor = Actor::Extension(sub.name.clone());
         tokio::spawn(deliver::run(sub, faults, rx, timeline, actor));
     }

@@ -41,7 +41,11 @@ impl Record {
     fn new(category: Category, kind: &str, at: SystemTime, record: Value) -> Self {
         let json = json!({ "time": rfc3339_ms(at), "type": kind, "record": record });
         let bytes = json.to_string().len();
-        Self { category, json, bytes }
+        Self {
+            category,
+            json,
+            bytes,
+        }
     }
 
     /// A `platform.*` record.
@@ -51,12 +55,22 @@ impl Record {
 
     /// A function output line.
     pub(crate) fn function(at: SystemTime, line: &str) -> Self {
-        Self::new(Category::Function, "function", at, Value::String(line.to_string()))
+        Self::new(
+            Category::Function,
+            "function",
+            at,
+            Value::String(line.to_string()),
+        )
     }
 
     /// An extension output line.
     pub(crate) fn extension(at: SystemTime, line: &str) -> Self {
-        Self::new(Category::Extension, "extension", at, Value::String(line.to_string()))
+        Self::new(
+            Category::Extension,
+            "extension",
+            at,
+            Value::String(line.to_string()),
+        )
     }
 }
 

@@ -84,7 +84,7 @@ fn expand(attr: TokenStream2, function: ItemFn) -> syn::Result<TokenStream2> {
 
     let mut outer_sig = sig.clone();
     if let Some(FnArg::Typed(outer_argument)) = outer_sig.inputs.first_mut() {
-        outer_argument.pat = Box::new(syn::parse_quote_spanned!(Span::mixed_site()=> __ddlambda_event));
+        *outer_argument.pat = syn::parse_quote_spanned!(Span::mixed_site()=> __ddlambda_event);
     }
 
     let check_event = quote_spanned! {event_type.span()=>
@@ -102,6 +102,7 @@ fn expand(attr: TokenStream2, function: ItemFn) -> syn::Result<TokenStream2> {
                 DescribeAny as _, DescribeDisplay as _, PayloadJson as _, PayloadOpaque as _,
             };
             #check_event
+            #[allow(clippy::needless_borrow)]
             let #call = ::ddlambda::__private::Call::begin(&#event, || {
                 (&&::ddlambda::__private::Payload(
                     ::ddlambda::__private::HandlerEvent::payload(&#event),
@@ -120,7 +121,9 @@ fn expand(attr: TokenStream2, function: ItemFn) -> syn::Result<TokenStream2> {
                     ::core::result::Result::Ok(value)
                 }
                 ::core::result::Result::Ok(::core::result::Result::Err(error)) => {
-                    #call.err((&&::ddlambda::__private::ErrorRef(&error)).__ddlambda_describe());
+                    #[allow(clippy::needless_borrow)]
+                    let described = (&&::ddlambda::__private::ErrorRef(&error)).__ddlambda_describe();
+                    #call.err(described);
                     ::core::result::Result::Err(error)
                 }
                 ::core::result::Result::Err(panic) => #call.panicked(panic),

@@ -42,7 +42,10 @@ fn inject(stream: &str, data: &mut Blob, key_len: usize) {
     let Some(carrier) = produce_carrier("kinesis", stream, data.as_ref().len() as u64) else {
         return;
     };
-    count(inject_into(data.as_ref(), carrier, key_len).map(|new| *data = Blob::new(new)), "kinesis");
+    count(
+        inject_into(data.as_ref(), carrier, key_len).map(|new| *data = Blob::new(new)),
+        "kinesis",
+    );
 }
 
 /// The data with `_datadog` added, or why it stays as it is.
@@ -74,9 +77,18 @@ mod tests {
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["a"], 1);
         assert_eq!(v["_datadog"]["dd-pathway-ctx-base64"], "x");
-        assert!(matches!(inject_into(b"[1,2]", carrier(), 0), Err(Skip::NotJson)));
-        assert!(matches!(inject_into(b"\x00\x01binary", carrier(), 0), Err(Skip::NotJson)));
+        assert!(matches!(
+            inject_into(b"[1,2]", carrier(), 0),
+            Err(Skip::NotJson)
+        ));
+        assert!(matches!(
+            inject_into(b"\x00\x01binary", carrier(), 0),
+            Err(Skip::NotJson)
+        ));
         let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_KINESIS_RECORD_BYTES - 20));
-        assert!(matches!(inject_into(big.as_bytes(), carrier(), 0), Err(Skip::TooLarge)));
+        assert!(matches!(
+            inject_into(big.as_bytes(), carrier(), 0),
+            Err(Skip::TooLarge)
+        ));
     }
 }

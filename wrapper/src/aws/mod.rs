@@ -36,7 +36,6 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextMut;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use ddlambda_wire::SpanContext;
 use serde_json::{Map, Value};
 
 use crate::streams;
@@ -103,6 +102,10 @@ pub fn injection_counts() -> InjectionCounts {
     }
 }
 
+fn produce_carrier(kind: &str, topic: &str, payload_size: u64) -> Option<Map<String, Value>> {
+    streams::produce_carrier(kind, topic, payload_size)
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Skip {
     AttributeLimit,
@@ -121,58 +124,6 @@ fn count(outcome: Result<(), Skip>, what: &str) {
     if let Err(skip) = outcome {
         tracing::debug!(?skip, "{what}: _datadog not injected");
     }
-}
-
-/// Sets the produce checkpoint and builds the `_datadog` carrier for one message: `None` when
-/// there is neither a trace context nor a pathway to propagate.
-fn produce_carrier(kind: &str, topic: &str, payload_size: u64) -> Option<Map<String, Value>> {
-    let pathway = streams::produce(kind, topic, payload_size);
-    let mut carrier = Map::new();
-    if let Some(ctx) = streams::current_trace().filter(SpanContext::is_valid) {
-        inject_trace(&ctx, &mut carrier);
-    }
-    if let Some(p) = &pathway {
-        streams::inject(p, &mut carrier);
-    }
-    (!carrier.is_empty()).then_some(carrier)
-}
-
-/// Datadog and W3C `traceparent` headers, as ddtrace's default propagation styles write them.
-pub fn inject_trace(ctx: &SpanContext, carrier: &mut Map<String, Value>) {
-    let mut put = |k: &str, v: String| {
-        carrier.insert(k.to_owned(), Value::String(v));
-    };
-    put("x-datadog-trace-id", ctx.trace_id.to_string());
-    put("x-datadog-parent-id", ctx.parent_id.to_string());
-    if let Some(p) = ctx.sampling_priority {
-        put("x-datadog-sampling-priority", p.to_string());
-    }
-    if let Some(o) = &ctx.origin {
-        put("x-datadog-origin", o.clone());
-    }
-    let mut tags: Vec<String> = ctx
-        .trace_id_high_hex()
-        .map(|tid| format!("_dd.p.tid={tid}"))
-        .into_iter()
-        .collect();
-    tags.extend(
-        ctx.propagation_tags
-            .iter()
-            .map(|(k, v)| format!("{k}={v}")),
-    );
-    if !tags.is_empty() {
-        put("x-datadog-tags", tags.join(","));
-    }
-    let sampled = u8::from(ctx.sampling_priority.unwrap_or(1) > 0);
-    put(
-        "traceparent",
-        format!(
-            "00-{:016x}{:016x}-{:016x}-{sampled:02x}",
-            ctx.trace_id_high.unwrap_or(0),
-            ctx.trace_id,
-            ctx.parent_id
-        ),
-    );
 }
 
 /// The last `/` segment (queue name of a queue URL).

@@ -38,8 +38,12 @@ pub(super) fn publish_batch(input: &mut Input) -> bool {
     true
 }
 
-fn inject(topic: &str, message: &str, attributes: &mut Option<HashMap<String, MessageAttributeValue>>) {
-    let size = message.len() as u64 + attributes.as_ref().map_or(0, |a| attributes_len(a));
+fn inject(
+    topic: &str,
+    message: &str,
+    attributes: &mut Option<HashMap<String, MessageAttributeValue>>,
+) {
+    let size = message.len() as u64 + attributes.as_ref().map_or(0, attributes_len);
     let Some(carrier) = produce_carrier("sns", topic, size) else {
         return;
     };

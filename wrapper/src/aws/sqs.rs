@@ -30,8 +30,12 @@ pub(super) fn send_message_batch(input: &mut Input) -> bool {
     true
 }
 
-fn inject(queue: &str, body: &str, attributes: &mut Option<HashMap<String, MessageAttributeValue>>) {
-    let size = body.len() as u64 + attributes.as_ref().map_or(0, |a| attributes_len(a));
+fn inject(
+    queue: &str,
+    body: &str,
+    attributes: &mut Option<HashMap<String, MessageAttributeValue>>,
+) {
+    let size = body.len() as u64 + attributes.as_ref().map_or(0, attributes_len);
     let Some(carrier) = produce_carrier("sqs", queue, size) else {
         return;
     };

@@ -28,7 +28,9 @@ use super::{Extracted, Extractor, InvocationInfo, Propagator};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DeclarativeError {
     /// The first step must be a JSON pointer into the event.
-    #[error("a declarative extractor must start with a JSON pointer such as /detail/headers, got {0:?}")]
+    #[error(
+        "a declarative extractor must start with a JSON pointer such as /detail/headers, got {0:?}"
+    )]
     NoPointer(String),
     /// A step that is none of pointer, `base64`, `json`.
     #[error("unknown step {0:?} in declarative extractor (expected /pointer, base64 or json)")]
@@ -169,14 +171,23 @@ mod tests {
     #[test]
     fn pointer_json_base64() {
         let headers = json!({"X-Datadog-Trace-Id": "11", "x-datadog-parent-id": "22"});
-        assert_eq!(run("/detail/h", json!({"detail": {"h": headers}})), Some((11, 22)));
+        assert_eq!(
+            run("/detail/h", json!({"detail": {"h": headers}})),
+            Some((11, 22))
+        );
         let body = json!({"meta": {"h": headers}}).to_string();
         assert_eq!(
-            run("/Records/0/body | json | /meta/h", json!({"Records": [{"body": body}]})),
+            run(
+                "/Records/0/body | json | /meta/h",
+                json!({"Records": [{"body": body}]})
+            ),
             Some((11, 22))
         );
         let data = base64::engine::general_purpose::STANDARD.encode(body);
-        assert_eq!(run("/d|base64|json|/meta/h", json!({"d": data})), Some((11, 22)));
+        assert_eq!(
+            run("/d|base64|json|/meta/h", json!({"d": data})),
+            Some((11, 22))
+        );
     }
 
     #[test]
@@ -191,8 +202,17 @@ mod tests {
     #[test]
     fn bad_specs() {
         let p = Propagator::default;
-        assert!(matches!(Declarative::parse("json|/a", p()), Err(DeclarativeError::NoPointer(_))));
-        assert!(matches!(Declarative::parse("/a||json", p()), Err(DeclarativeError::EmptyStep(_))));
-        assert!(matches!(Declarative::parse("/a|gzip", p()), Err(DeclarativeError::UnknownStep(_))));
+        assert!(matches!(
+            Declarative::parse("json|/a", p()),
+            Err(DeclarativeError::NoPointer(_))
+        ));
+        assert!(matches!(
+            Declarative::parse("/a||json", p()),
+            Err(DeclarativeError::EmptyStep(_))
+        ));
+        assert!(matches!(
+            Declarative::parse("/a|gzip", p()),
+            Err(DeclarativeError::UnknownStep(_))
+        ));
     }
 }

@@ -30,7 +30,7 @@ pub(crate) fn extract_headers(event: &Value, env: &Env<'_>) -> Option<SpanContex
 }
 
 /// `headers` if it is a non-empty object, else `multiValueHeaders` with the first value of each.
-pub(crate) fn resolve_headers(event: &Value) -> Option<Map<String, Value>> {
+pub fn resolve_headers(event: &Value) -> Option<Map<String, Value>> {
     if let Some(headers) = event.get("headers").and_then(Value::as_object)
         && !headers.is_empty()
     {
@@ -63,7 +63,10 @@ fn authorizer_context(event: &Value, http_api: bool) -> Option<Map<String, Value
         .get("authorizer")
         .filter(|v| truthy(Some(v)))?;
     let raw = if http_api {
-        authorizer.get("lambda").filter(|v| truthy(Some(v)))?.get("_datadog")
+        authorizer
+            .get("lambda")
+            .filter(|v| truthy(Some(v)))?
+            .get("_datadog")
     } else {
         authorizer.get("_datadog")
     }

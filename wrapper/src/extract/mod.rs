@@ -40,6 +40,7 @@ use ddlambda_wire::SpanContext;
 use serde_json::Value;
 
 pub use declarative::{Declarative, DeclarativeError};
+pub use http::resolve_headers;
 pub use propagation::Propagator;
 
 use crate::trigger::{EventSource, first_record};
@@ -381,7 +382,11 @@ impl Chain {
 
     /// Selects the custom extractor from a `DD_TRACE_EXTRACTOR` value: empty for none, a path
     /// starting with `/` for a [declarative](declarative) extractor, else a registered name.
-    pub fn with_custom_spec(mut self, registry: &Registry, spec: &str) -> Result<Self, ConfigError> {
+    pub fn with_custom_spec(
+        mut self,
+        registry: &Registry,
+        spec: &str,
+    ) -> Result<Self, ConfigError> {
         let spec = spec.trim();
         self.custom = if spec.is_empty() {
             None
@@ -454,7 +459,12 @@ impl Chain {
         &self,
         event: &Value,
         info: &InvocationInfo,
-    ) -> (Source, Option<String>, Option<SpanContext>, Vec<SpanContext>) {
+    ) -> (
+        Source,
+        Option<String>,
+        Option<SpanContext>,
+        Vec<SpanContext>,
+    ) {
         if let Some(custom) = &self.custom {
             if let Some(found) = custom.extract(event, info)
                 && let Some(context) = usable(Some(found.context))
@@ -554,5 +564,118 @@ fn env_bool(name: &str, default: bool) -> bool {
     match std::env::var(name) {
         Ok(v) => v.eq_ignore_ascii_case("true") || v == "1",
         Err(_) => default,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const XRAY: &str = "Root=1-5e272390-8c398be037738dc042009320;Parent=94ae789b969f1cc5;Sampled=1";
+
+    fn sqs_event(trace: &str, parent: &str) -> Value {
+        let attr = json!({"x-datadog-trace-id": trace, "x-datadog-parent-id": parent}).to_string();
+        json!({"Records": [{
+            "eventSource": "aws:sqs",
+            "messageAttributes": {"_datadog": {"dataType": "String", "stringValue": attr}}
+        }]})
+    }
+
+    #[test]
+    fn registered_closure_runs_first_and_falls_through() {
+        let mut registry = Registry::new();
+        registry.register_fn("order-header", |event, _| {
+            let id = event.get("order_trace")?.as_u64()?;
+            Some(SpanContext::new(id, id + 1))
+        });
+        let chain = Chain::new()
+            .with_custom_spec(&registry, "order-header")
+            .unwrap();
+        let info = InvocationInfo::default();
+        let found = chain.decide(&json!({"order_trace": 7}), &info, None);
+        assert_eq!(found.source, Source::Custom);
+        assert_eq!(found.extractor.as_deref(), Some("order-header"));
+        let ctx = found.context.unwrap();
+        assert_eq!(
+            (ctx.trace_id, ctx.parent_id, ctx.sampling_priority),
+            (7, 8, Some(1))
+        );
+        // Nothing for the custom extractor: the built-ins still run (deliberate difference 5).
+        let fallback = chain.decide(&sqs_event("5", "6"), &info, None);
+        assert_eq!(fallback.source, Source::Event);
+        assert_eq!(fallback.extractor.as_deref(), Some("sqs"));
+    }
+
+    #[test]
+    fn unknown_names_and_bad_paths_are_errors() {
+        let registry = Registry::new();
+        assert!(matches!(
+            Chain::new().with_custom_spec(&registry, "pkg.module.fn"),
+            Err(ConfigError::UnknownExtractor(_))
+        ));
+        assert!(matches!(
+            Chain::new().with_custom_spec(&registry, "/a|zip"),
+            Err(ConfigError::Declarative(_))
+        ));
+        assert!(Chain::new().with_custom_spec(&registry, "  ").is_ok());
+        assert!(Chain::new().with_custom_spec(&registry, "kinesis").is_ok());
+    }
+
+    #[test]
+    fn xray_parents_only_when_merging() {
+        let info = InvocationInfo::default();
+        let empty = json!({});
+        let plain = Chain::new().decide(&empty, &info, Some(XRAY));
+        assert_eq!((plain.source, &plain.context), (Source::None, &None));
+        assert!(plain.metadata_datagram().is_none());
+        let merged = Chain::new()
+            .with_merge_xray_traces(true)
+            .decide(&empty, &info, Some(XRAY));
+        assert_eq!(merged.source, Source::Xray);
+        assert_eq!(merged.context.unwrap().trace_id, 3995693151288333088);
+
+        let event = sqs_event("5", "6");
+        let merged = Chain::new()
+            .with_merge_xray_traces(true)
+            .decide(&event, &info, Some(XRAY));
+        let ctx = merged.context.clone().unwrap();
+        assert_eq!((ctx.trace_id, ctx.parent_id), (5, 10713633173203262661));
+        // The subsegment carries the event's own parent, not X-Ray's.
+        let datagram = merged.metadata_datagram().unwrap();
+        assert!(datagram.contains(r#""parent-id":"6""#), "{datagram}");
+    }
+
+    #[test]
+    fn links_are_distinct_and_exclude_the_parent() {
+        let parent = SpanContext::new(1, 2);
+        let links = vec![
+            SpanContext::new(1, 2),
+            SpanContext::new(3, 4),
+            SpanContext::new(3, 4),
+            SpanContext::new(3, 5),
+        ];
+        let got: Vec<_> = distinct_links(Some(&parent), links)
+            .into_iter()
+            .map(|c| (c.trace_id, c.parent_id))
+            .collect();
+        assert_eq!(got, [(3, 4), (3, 5)]);
+    }
+
+    #[test]
+    fn propagation_styles_are_honoured() {
+        let event = json!({"headers": {
+            "traceparent": "00-0000000000000000000000000000007b-00000000000001c8-01",
+            "x-datadog-trace-id": "9", "x-datadog-parent-id": "10"
+        }});
+        let info = InvocationInfo::default();
+        let w3c_first = Chain::new()
+            .with_propagator(Propagator::parse("tracecontext,datadog"))
+            .decide(&event, &info, None);
+        assert_eq!(w3c_first.context.unwrap().trace_id, 123);
+        let none = Chain::new()
+            .with_propagator(Propagator::parse(""))
+            .decide(&event, &info, None);
+        assert_eq!(none.source, Source::None);
     }
 }

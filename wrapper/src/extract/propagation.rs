@@ -141,11 +141,22 @@ impl<'a> Headers<'a> {
     /// raises on it and yields no context at all.
     fn new(map: &'a Map<String, Value>) -> Option<Self> {
         let headers = Self { map };
-        for name in [TRACE_ID, PARENT_ID, SAMPLING_PRIORITY, ORIGIN, TAGS, TRACEPARENT, TRACESTATE] {
+        for name in [
+            TRACE_ID,
+            PARENT_ID,
+            SAMPLING_PRIORITY,
+            ORIGIN,
+            TAGS,
+            TRACEPARENT,
+            TRACESTATE,
+        ] {
             if let Some(value) = headers.raw(name)
                 && !value.is_string()
             {
-                tracing::debug!(header = name, "trace header is not a string; carrier skipped");
+                tracing::debug!(
+                    header = name,
+                    "trace header is not a string; carrier skipped"
+                );
                 return None;
             }
         }
@@ -258,7 +269,11 @@ fn apply_datadog_tags(ctx: &mut SpanContext, tags: &str) {
 
 /// `_dd.p.tid`: exactly 16 lowercase hex digits, not all zero.
 pub(crate) fn parse_tid(value: &str) -> Option<u64> {
-    if value.len() != 16 || !value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if value.len() != 16
+        || !value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return None;
     }
     u64::from_str_radix(value, 16).ok().filter(|&v| v != 0)
@@ -298,7 +313,10 @@ fn parse_traceparent(tp: &str) -> Option<(u128, u64, bool)> {
     if version.len() != 2 || trace.len() != 32 || parent.len() != 16 || flags.len() != 2 {
         return None;
     }
-    if ![version, trace, parent, flags].iter().all(|p| is_lower_hex(p)) {
+    if ![version, trace, parent, flags]
+        .iter()
+        .all(|p| is_lower_hex(p))
+    {
         return None;
     }
     if version == "ff" || (version == "00" && rest.is_some()) || rest == Some("") {
@@ -318,7 +336,10 @@ fn apply_tracestate(ctx: &mut SpanContext, sampled: bool, tracestate: &str) {
         .iter()
         .any(|m| m.bytes().any(|b| !(0x20..=0x7e).contains(&b)))
     {
-        tracing::debug!(tracestate, "tracestate has non-printable characters; ignored");
+        tracing::debug!(
+            tracestate,
+            "tracestate has non-printable characters; ignored"
+        );
         return;
     }
     let Some(dd) = members.iter().rev().find_map(|m| m.strip_prefix("dd=")) else {
@@ -361,7 +382,11 @@ fn apply_tracestate(ctx: &mut SpanContext, sampled: bool, tracestate: &str) {
 /// ddtrace `_TraceContext._get_sampling_priority`: the tracestate priority wins only when it
 /// agrees with the traceparent sampled flag (or the trace comes from RUM without a priority).
 /// `None` only for a RUM trace without `s:`, as in ddtrace.
-fn reconcile_priority(sampled: bool, ts_priority: Option<i32>, origin: Option<&str>) -> Option<i32> {
+fn reconcile_priority(
+    sampled: bool,
+    ts_priority: Option<i32>,
+    origin: Option<&str>,
+) -> Option<i32> {
     // Python truthiness: a priority of 0 counts as absent here.
     let ts = ts_priority.filter(|&p| p != 0);
     let from_rum_without_priority = ts.is_none() && origin == Some("rum");
@@ -395,7 +420,10 @@ mod tests {
         assert_eq!(ctx.sampling_priority, Some(2));
         assert_eq!(ctx.origin.as_deref(), Some("rum"));
         assert_eq!(ctx.trace_id_high, Some(0x66bc_b5eb_0000_0000));
-        assert_eq!(ctx.propagation_tags.get("_dd.p.dm").map(String::as_str), Some("-4"));
+        assert_eq!(
+            ctx.propagation_tags.get("_dd.p.dm").map(String::as_str),
+            Some("-4")
+        );
         assert_eq!(ctx.propagation_tags.len(), 1);
     }
 
@@ -407,7 +435,8 @@ mod tests {
         assert!(extract(json!({"x-datadog-trace-id": 1, "x-datadog-parent-id": "2"})).is_none());
         let no_parent = extract(json!({"x-datadog-trace-id": "5"})).unwrap();
         assert_eq!(no_parent.parent_id, 0);
-        let bad_tid = extract(json!({"x-datadog-trace-id": "5", "x-datadog-tags": "_dd.p.tid=XYZ"}));
+        let bad_tid =
+            extract(json!({"x-datadog-trace-id": "5", "x-datadog-tags": "_dd.p.tid=XYZ"}));
         assert_eq!(bad_tid.unwrap().trace_id_high, None);
     }
 
@@ -465,6 +494,9 @@ mod tests {
             vec![Style::TraceContext, Style::Datadog]
         );
         let none = Propagator::parse("");
-        assert!(none.extract_value(&json!({"x-datadog-trace-id": "1"})).is_none());
+        assert!(
+            none.extract_value(&json!({"x-datadog-trace-id": "1"}))
+                .is_none()
+        );
     }
 }

@@ -34,7 +34,8 @@ impl ErrorInfo {
     pub fn apply(&self, span: &mut Span) {
         span.error = 1;
         span.meta.insert("error.type".into(), self.r#type.clone());
-        span.meta.insert("error.message".into(), self.message.clone());
+        span.meta
+            .insert("error.message".into(), self.message.clone());
         if let Some(stack) = &self.stack {
             span.meta.insert("error.stack".into(), stack.clone());
         }

@@ -30,6 +30,35 @@ pub struct TraceIds {
     pub trace_id_high: Option<u64>,
     /// The `aws.lambda` span id.
     pub span_id: u64,
+    /// The trace's sampling priority.
+    pub sampling_priority: i32,
+}
+
+impl TraceIds {
+    /// Writes the Datadog propagation headers that continue this trace from `aws.lambda` into
+    /// `carrier` (e.g. the `_datadog` message attribute of an outgoing SQS message):
+    /// `x-datadog-trace-id`, `x-datadog-parent-id`, `x-datadog-sampling-priority` and, for a
+    /// 128-bit trace, `x-datadog-tags` with `_dd.p.tid`.
+    pub fn inject(&self, carrier: &mut serde_json::Map<String, Value>) {
+        carrier.insert(
+            "x-datadog-trace-id".into(),
+            self.trace_id.to_string().into(),
+        );
+        carrier.insert(
+            "x-datadog-parent-id".into(),
+            self.span_id.to_string().into(),
+        );
+        carrier.insert(
+            "x-datadog-sampling-priority".into(),
+            self.sampling_priority.to_string().into(),
+        );
+        if let Some(high) = self.trace_id_high.filter(|h| *h != 0) {
+            carrier.insert(
+                "x-datadog-tags".into(),
+                format!("_dd.p.tid={high:016x}").into(),
+            );
+        }
+    }
 }
 
 /// A running invocation. Clones share it; [`Invocation::finish`] sends it once.
@@ -105,7 +134,13 @@ impl Invocation {
             .function_name
             .map(str::to_owned)
             .or_else(|| config.function_name.clone())
-            .or_else(|| runtime.invoked_function_arn.split(':').nth(6).map(str::to_owned))
+            .or_else(|| {
+                runtime
+                    .invoked_function_arn
+                    .split(':')
+                    .nth(6)
+                    .map(str::to_owned)
+            })
             .unwrap_or_default();
         let function = Function {
             name: &function_name,
@@ -117,7 +152,9 @@ impl Invocation {
             lambda.meta.insert(key.to_owned(), value);
         }
         if decision.source == Source::Xray {
-            lambda.meta.insert("_dd.parent_source".into(), "xray".into());
+            lambda
+                .meta
+                .insert("_dd.parent_source".into(), "xray".into());
         }
         lambda.span_links = decision.links.iter().map(link_to).collect();
 
@@ -154,12 +191,16 @@ impl Invocation {
         lambda.span_id = random_id();
         lambda.parent_id = parent;
 
+        let priority = context
+            .as_ref()
+            .and_then(|c| c.sampling_priority)
+            .unwrap_or(1);
         let ids = TraceIds {
             trace_id,
             trace_id_high,
             span_id: lambda.span_id,
+            sampling_priority: priority,
         };
-        let priority = context.as_ref().and_then(|c| c.sampling_priority).unwrap_or(1);
         // Data-streams hook: a consume checkpoint per record (no-op unless DSM is on), and the
         // context produces continue.
         crate::streams::begin_invocation(
@@ -261,9 +302,17 @@ impl Invocation {
 impl State {
     /// Tags every span with the trace-level tags; the chunk root (the first inferred span, or
     /// `aws.lambda`) carries the sampling decision and propagation tags, as ddtrace writes them.
-    fn tag_trace(&mut self, tracer: &Tracer, context: Option<&SpanContext>, high: Option<u64>, priority: i32) {
+    fn tag_trace(
+        &mut self,
+        tracer: &Tracer,
+        context: Option<&SpanContext>,
+        high: Option<u64>,
+        priority: i32,
+    ) {
         let config = tracer.config();
-        let origin = context.and_then(|c| c.origin.clone()).unwrap_or_else(|| "lambda".into());
+        let origin = context
+            .and_then(|c| c.origin.clone())
+            .unwrap_or_else(|| "lambda".into());
         let spans = self
             .inferred
             .iter_mut()
@@ -280,7 +329,8 @@ impl State {
             }
             if !root_done {
                 root_done = true;
-                span.metrics.insert("_sampling_priority_v1".into(), f64::from(priority));
+                span.metrics
+                    .insert("_sampling_priority_v1".into(), f64::from(priority));
                 if let Some(high) = high.filter(|h| *h != 0) {
                     span.meta.insert("_dd.p.tid".into(), format!("{high:016x}"));
                 }

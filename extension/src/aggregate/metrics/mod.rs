@@ -164,7 +164,9 @@ impl MetricsAggregator {
             self.max_contexts,
         );
         if !kept {
-            self.counters.dropped_contexts.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .dropped_contexts
+                .fetch_add(1, Ordering::Relaxed);
         }
         kept
     }
@@ -474,7 +476,10 @@ mod tests {
         let q = series.iter().find(|s| s.metric == "q").expect("q");
         assert_eq!(q.kind, SeriesType::Count);
         assert_eq!(
-            q.points.iter().map(|p| (p.timestamp, p.value)).collect::<Vec<_>>(),
+            q.points
+                .iter()
+                .map(|p| (p.timestamp, p.value))
+                .collect::<Vec<_>>(),
             [(1_700_000_001, 3.0), (1_700_000_002, 4.0)]
         );
     }

@@ -3,9 +3,9 @@
 //!
 //! The mapping is the agent's (`datadog-agent/pkg/quantile/config.go`, mirrored by
 //! `DataDog/saluki` `lib/ddsketch-agent`): relative accuracy ε = 1/128, so γ = 1 + 2ε =
-//! 1.015625; values below 1e-9 in magnitude go to key 0; key(v) = round_half_even(ln v / ln γ)
-//! + bias, with bias = 1 − floor(ln 1e-9 / ln γ), clamped to [1, i16::MAX]; negative values get
-//! the negated key of |v|. At most 4096 bins; when more are needed the lowest ones are merged
+//! 1.015625; values below 1e-9 in magnitude go to key 0; key(v) = bias +
+//! round_half_even(ln v / ln γ), with bias = 1 − floor(ln 1e-9 / ln γ), clamped to
+//! [1, i16::MAX]; negative values get the negated key of |v|. At most 4096 bins; when more are needed the lowest ones are merged
 //! into one (the agent's `trimLeft`), so high quantiles stay exact to ε.
 //!
 //! `libdd-ddsketch` is not used: its mapping (the OpenTelemetry/DDSketch-proto logarithmic
@@ -85,10 +85,7 @@ pub struct AgentSketch {
     pub bins: BTreeMap<i16, u32>,
 }
 
-fn bins_as_pairs<S: serde::Serializer>(
-    bins: &BTreeMap<i16, u32>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+fn bins_as_pairs<S: serde::Serializer>(bins: &BTreeMap<i16, u32>, s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(bins.iter())
 }
 
@@ -257,6 +254,9 @@ mod tests {
         let total = s.count;
         s.insert(v * GAMMA * GAMMA);
         assert_eq!(s.bins.len(), BIN_LIMIT);
-        assert_eq!(s.bins.values().map(|n| u64::from(*n)).sum::<u64>(), total + 1);
+        assert_eq!(
+            s.bins.values().map(|n| u64::from(*n)).sum::<u64>(),
+            total + 1
+        );
     }
 }

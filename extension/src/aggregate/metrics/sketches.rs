@@ -164,7 +164,10 @@ mod tests {
         let d = &back.sketches[0].dogsketches[0];
         assert_eq!(back.sketches[0].metric, "lat");
         assert_eq!(back.sketches[0].tags, ["a:b"]);
-        assert_eq!((d.ts, d.cnt, d.min, d.max, d.sum), (1_700_000_000, 4, -2.0, 1.0, -5.0));
+        assert_eq!(
+            (d.ts, d.cnt, d.min, d.max, d.sum),
+            (1_700_000_000, 4, -2.0, 1.0, -5.0)
+        );
         assert_eq!(d.k, [-i32::from(super::super::sketch::key(2.0)), 1338]);
         assert_eq!(d.n, [3, 1]);
     }

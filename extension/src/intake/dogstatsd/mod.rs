@@ -50,7 +50,9 @@ mod tests {
 
     #[tokio::test]
     async fn datagrams_reach_the_aggregator() {
-        let socket = bind("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
+        let socket = bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
         let addr = socket.local_addr().expect("addr");
         let agg = Arc::new(MetricsAggregator::default());
         let task = tokio::spawn(serve(socket, agg.clone()));
@@ -58,13 +60,21 @@ mod tests {
         client.send_to(b"a:1|c\nb:oops|c", addr).expect("send");
         client.send_to(b"a:2|c", addr).expect("send");
         let mut waited = 0;
-        while agg.counters.packets.load(std::sync::atomic::Ordering::Relaxed) < 2 && waited < 500 {
+        while agg
+            .counters
+            .packets
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < 2
+            && waited < 500
+        {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             waited += 1;
         }
         task.abort();
         assert_eq!(
-            agg.counters.malformed.load(std::sync::atomic::Ordering::Relaxed),
+            agg.counters
+                .malformed
+                .load(std::sync::atomic::Ordering::Relaxed),
             1
         );
         let (series, _) = agg.take();

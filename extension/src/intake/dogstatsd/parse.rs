@@ -347,7 +347,12 @@ mod tests {
             (b"a:\xff|c", ParseError::NotUtf8),
         ];
         for (line, err) in cases {
-            assert_eq!(parse_line(line), Err(*err), "{}", String::from_utf8_lossy(line));
+            assert_eq!(
+                parse_line(line),
+                Err(*err),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 

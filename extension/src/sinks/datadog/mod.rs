@@ -146,15 +146,27 @@ impl Sink for DatadogSink {
                 let body = traces::encode(batch);
                 let url = format!("{}/api/v0.2/traces", self.config.trace_base);
                 let mut headers = vec![
-                    ("Content-Type".to_owned(), "application/x-protobuf".to_owned()),
+                    (
+                        "Content-Type".to_owned(),
+                        "application/x-protobuf".to_owned(),
+                    ),
                     ("Content-Encoding".to_owned(), "gzip".to_owned()),
                 ];
                 if !batch.lang.is_empty() {
                     headers.extend([
-                        ("X-Datadog-Reported-Languages".to_owned(), batch.lang.clone()),
+                        (
+                            "X-Datadog-Reported-Languages".to_owned(),
+                            batch.lang.clone(),
+                        ),
                         ("Datadog-Meta-Lang".to_owned(), batch.lang.clone()),
-                        ("Datadog-Meta-Lang-Version".to_owned(), batch.lang_version.clone()),
-                        ("Datadog-Meta-Tracer-Version".to_owned(), batch.tracer_version.clone()),
+                        (
+                            "Datadog-Meta-Lang-Version".to_owned(),
+                            batch.lang_version.clone(),
+                        ),
+                        (
+                            "Datadog-Meta-Tracer-Version".to_owned(),
+                            batch.tracer_version.clone(),
+                        ),
                     ]);
                 }
                 self.post(&url, headers, gzip(&body), timeout).await
@@ -199,7 +211,10 @@ impl Sink for DatadogSink {
                 let body = crate::aggregate::metrics::sketches::sketch_payload_protobuf(batch);
                 let url = format!("{}/api/beta/sketches", self.config.metrics_base);
                 let headers = vec![
-                    ("Content-Type".to_owned(), "application/x-protobuf".to_owned()),
+                    (
+                        "Content-Type".to_owned(),
+                        "application/x-protobuf".to_owned(),
+                    ),
                     ("Content-Encoding".to_owned(), "gzip".to_owned()),
                 ];
                 self.post(&url, headers, gzip(&body), timeout).await

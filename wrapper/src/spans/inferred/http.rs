@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{InferContext, Inferred, base_span, number_at, str_at, tag};
+use super::{InferContext, Inferred, base_span, str_at, tag, time_at};
 
 fn invoked_async(event: &Value) -> bool {
     str_at(event, "/headers/X-Amz-Invocation-Type") == Some("Event")
@@ -38,23 +38,38 @@ pub(super) fn rest_api(event: &Value, cx: &InferContext<'_>) -> Option<Inferred>
     let rc = event.get("requestContext")?;
     let domain = str_at(rc, "/domainName").unwrap_or("");
     let api_id = str_at(rc, "/apiId").unwrap_or("");
-    let service = cx.config.inferred_service(api_id, "lambda_api_gateway", domain, "");
+    let service = cx
+        .config
+        .inferred_service(api_id, "lambda_api_gateway", domain, "");
     let method = str_at(event, "/httpMethod").unwrap_or("None");
     let path = str_at(event, "/path").unwrap_or("None");
     let resource = format!("{method} {}", resource_path(event, rc));
-    let start = (number_at(rc, "/requestTimeEpoch")?.trunc() as i64) * 1_000_000;
+    let start = time_at(rc, "/requestTimeEpoch", 1)? * 1_000_000;
     let synchronous = !invoked_async(event);
-    let mut span = base_span("aws.apigateway", service, resource, "web", start, synchronous);
+    let mut span = base_span(
+        "aws.apigateway",
+        service,
+        resource,
+        "web",
+        start,
+        synchronous,
+    );
     span.meta.remove("operation_name"); // datadog-lambda sets none on REST API spans
-    span.meta.insert("http.url".into(), format!("https://{domain}{path}"));
+    span.meta
+        .insert("http.url".into(), format!("https://{domain}{path}"));
     span.meta.insert("endpoint".into(), path.to_owned());
     span.meta.insert("http.method".into(), method.to_owned());
-    tag(&mut span, "http.useragent", str_at(rc, "/identity/userAgent"));
+    tag(
+        &mut span,
+        "http.useragent",
+        str_at(rc, "/identity/userAgent"),
+    );
     span.meta.insert("span.kind".into(), "server".into());
     span.meta.insert("apiid".into(), api_id.to_owned());
     span.meta.insert("apiname".into(), api_id.to_owned());
     tag(&mut span, "stage", str_at(rc, "/stage"));
-    span.meta.insert("request_id".into(), cx.request_id.to_owned());
+    span.meta
+        .insert("request_id".into(), cx.request_id.to_owned());
     api(span, synchronous)
 }
 
@@ -63,21 +78,25 @@ pub(super) fn http_api(event: &Value, cx: &InferContext<'_>) -> Option<Inferred>
     let rc = event.get("requestContext")?;
     let domain = str_at(rc, "/domainName").unwrap_or("");
     let api_id = str_at(rc, "/apiId").unwrap_or("");
-    let service = cx.config.inferred_service(api_id, "lambda_api_gateway", domain, "");
+    let service = cx
+        .config
+        .inferred_service(api_id, "lambda_api_gateway", domain, "");
     let method = str_at(rc, "/http/method").unwrap_or("None");
     let path = str_at(event, "/rawPath").unwrap_or("None");
     let resource = format!("{method} {}", resource_path(event, rc));
-    let start = (number_at(rc, "/timeEpoch")?.trunc() as i64) * 1_000_000;
+    let start = time_at(rc, "/timeEpoch", 1)? * 1_000_000;
     let synchronous = !invoked_async(event);
     let mut span = base_span("aws.httpapi", service, resource, "web", start, synchronous);
     span.meta.remove("operation_name"); // datadog-lambda sets none on HTTP API spans
     span.meta.insert("endpoint".into(), path.to_owned());
-    span.meta.insert("http.url".into(), format!("https://{domain}{path}"));
+    span.meta
+        .insert("http.url".into(), format!("https://{domain}{path}"));
     span.meta.insert("http.method".into(), method.to_owned());
     tag(&mut span, "http.protocol", str_at(rc, "/http/protocol"));
     tag(&mut span, "http.source_ip", str_at(rc, "/http/sourceIp"));
     tag(&mut span, "http.useragent", str_at(rc, "/http/userAgent"));
-    span.meta.insert("request_id".into(), cx.request_id.to_owned());
+    span.meta
+        .insert("request_id".into(), cx.request_id.to_owned());
     span.meta.insert("apiid".into(), api_id.to_owned());
     span.meta.insert("apiname".into(), api_id.to_owned());
     tag(&mut span, "stage", str_at(rc, "/stage"));
@@ -90,8 +109,10 @@ pub(super) fn websocket(event: &Value, cx: &InferContext<'_>) -> Option<Inferred
     let domain = str_at(rc, "/domainName").unwrap_or("");
     let endpoint = str_at(rc, "/routeKey").unwrap_or("");
     let api_id = str_at(rc, "/apiId").unwrap_or("");
-    let service = cx.config.inferred_service(api_id, "lambda_api_gateway", domain, "");
-    let start = (number_at(rc, "/requestTimeEpoch")?.trunc() as i64) * 1_000_000;
+    let service = cx
+        .config
+        .inferred_service(api_id, "lambda_api_gateway", domain, "");
+    let start = time_at(rc, "/requestTimeEpoch", 1)? * 1_000_000;
     let synchronous = !invoked_async(event);
     let mut span = base_span(
         "aws.apigateway.websocket",
@@ -101,16 +122,22 @@ pub(super) fn websocket(event: &Value, cx: &InferContext<'_>) -> Option<Inferred
         start,
         synchronous,
     );
-    span.meta.insert("http.url".into(), format!("https://{domain}{endpoint}"));
+    span.meta
+        .insert("http.url".into(), format!("https://{domain}{endpoint}"));
     span.meta.insert("endpoint".into(), endpoint.to_owned());
     span.meta.insert("span.kind".into(), "server".into());
     span.meta.insert("apiid".into(), api_id.to_owned());
     span.meta.insert("apiname".into(), api_id.to_owned());
     tag(&mut span, "stage", str_at(rc, "/stage"));
-    span.meta.insert("request_id".into(), cx.request_id.to_owned());
+    span.meta
+        .insert("request_id".into(), cx.request_id.to_owned());
     tag(&mut span, "connection_id", str_at(rc, "/connectionId"));
     tag(&mut span, "event_type", str_at(rc, "/eventType"));
-    tag(&mut span, "message_direction", str_at(rc, "/messageDirection"));
+    tag(
+        &mut span,
+        "message_direction",
+        str_at(rc, "/messageDirection"),
+    );
     api(span, synchronous)
 }
 
@@ -123,12 +150,14 @@ pub(super) fn function_url(event: &Value, cx: &InferContext<'_>) -> Option<Infer
     let method = str_at(rc, "/http/method").unwrap_or("None");
     let path = str_at(rc, "/http/path").unwrap_or("None");
     let resource = format!("{method} {path}");
-    let start = (number_at(rc, "/timeEpoch")?.trunc() as i64) * 1_000_000;
+    let start = time_at(rc, "/timeEpoch", 1)? * 1_000_000;
     let mut span = base_span("aws.lambda.url", service, resource, "http", start, true);
-    span.meta.insert("http.url".into(), format!("https://{domain}{path}"));
+    span.meta
+        .insert("http.url".into(), format!("https://{domain}{path}"));
     span.meta.insert("endpoint".into(), path.to_owned());
     span.meta.insert("http.method".into(), method.to_owned());
-    span.meta.insert("request_id".into(), cx.request_id.to_owned());
+    span.meta
+        .insert("request_id".into(), cx.request_id.to_owned());
     api(span, true)
 }
 
@@ -154,7 +183,9 @@ pub(super) fn alb(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
     let path = str_at(event, "/path");
     let proto = header("x-forwarded-proto").unwrap_or("http");
     let host_key = host.unwrap_or("");
-    let service = cx.config.inferred_service(host_key, "lambda_alb", host_key, "");
+    let service = cx
+        .config
+        .inferred_service(host_key, "lambda_alb", host_key, "");
     let resource = match (method, path) {
         (Some(m), Some(p)) => format!("{m} {p}"),
         (m, p) => m.or(p).unwrap_or_default().to_owned(),
@@ -163,11 +194,17 @@ pub(super) fn alb(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
     span.meta.insert("span.kind".into(), "server".into());
     tag(&mut span, "http.method", method);
     if let (Some(host), Some(path)) = (host, path) {
-        span.meta.insert("http.url".into(), format!("{proto}://{host}{path}"));
+        span.meta
+            .insert("http.url".into(), format!("{proto}://{host}{path}"));
     }
     tag(&mut span, "http.useragent", header("user-agent"));
     tag(&mut span, "endpoint", path);
-    span.meta.insert("request_id".into(), cx.request_id.to_owned());
-    tag(&mut span, "target_group_arn", str_at(event, "/requestContext/elb/targetGroupArn"));
+    span.meta
+        .insert("request_id".into(), cx.request_id.to_owned());
+    tag(
+        &mut span,
+        "target_group_arn",
+        str_at(event, "/requestContext/elb/targetGroupArn"),
+    );
     api(span, true)
 }

@@ -114,18 +114,40 @@ fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(Value::as_str)
 }
 
-/// A JSON number or numeric string as f64 (AWS sends `SentTimestamp` as a string).
-fn number_at(value: &Value, pointer: &str) -> Option<f64> {
-    match value.pointer(pointer)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+/// A JSON number or numeric string (AWS sends `SentTimestamp` as a string) in `unit_ns`
+/// nanoseconds per unit, converted to ns in decimal so no float rounding creeps in:
+/// `1643638425.163` seconds is exactly `1643638425163000000` ns.
+fn time_at(value: &Value, pointer: &str, unit_ns: i64) -> Option<i64> {
+    let text = match value.pointer(pointer)? {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_owned(),
+        _ => return None,
+    };
+    decimal_to_ns(&text, unit_ns)
 }
 
-/// Seconds (float) to ns.
-fn secs_to_ns(secs: f64) -> i64 {
-    (secs * 1e9).round() as i64
+fn decimal_to_ns(text: &str, unit_ns: i64) -> Option<i64> {
+    if text.contains(['e', 'E']) {
+        return text
+            .parse::<f64>()
+            .ok()
+            .map(|v| (v * unit_ns as f64).round() as i64);
+    }
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let whole: i64 = whole.parse().ok()?;
+    let mut scaled = whole.checked_mul(unit_ns)?;
+    let mut digit_unit = unit_ns;
+    for digit in fraction.bytes() {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        digit_unit /= 10;
+        if digit_unit == 0 {
+            break;
+        }
+        scaled += i64::from(digit - b'0') * digit_unit;
+    }
+    Some(scaled)
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (UTC) into ns since the epoch: the two formats
@@ -145,7 +167,11 @@ pub fn parse_utc_timestamp(text: &str) -> Option<i64> {
     let hour: i64 = hms_parts.next()?.parse().ok()?;
     let minute: i64 = hms_parts.next()?.parse().ok()?;
     let second: i64 = hms_parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
     {
         return None;
     }

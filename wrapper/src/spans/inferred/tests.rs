@@ -23,7 +23,10 @@ fn utc_timestamps() {
         parse_utc_timestamp("2022-01-31T14:13:41.637Z"),
         Some(1_643_638_421_637_000_000)
     );
-    assert_eq!(parse_utc_timestamp("2021-11-04T01:37:45Z"), Some(1_635_989_865_000_000_000));
+    assert_eq!(
+        parse_utc_timestamp("2021-11-04T01:37:45Z"),
+        Some(1_635_989_865_000_000_000)
+    );
     assert_eq!(parse_utc_timestamp("2021-11-04 01:37:45"), None);
     assert_eq!(parse_utc_timestamp("2021-13-04T01:37:45Z"), None);
     assert_eq!(parse_utc_timestamp("2021-11-04T01:37:45.Z"), None);
@@ -41,7 +44,9 @@ fn sqs_span_as_datadog_lambda_draws_it() {
     }]});
     let inferred = infer_default(&event).unwrap();
     assert!(!inferred.synchronous);
-    let [span] = inferred.spans.as_slice() else { panic!("one span") };
+    let [span] = inferred.spans.as_slice() else {
+        panic!("one span")
+    };
     assert_eq!(span.name, "aws.sqs");
     assert_eq!(span.service, "InferredSpansQueueNode");
     assert_eq!(span.resource, "InferredSpansQueueNode");
@@ -81,10 +86,18 @@ fn sns_to_sqs_has_an_upstream_sns_span() {
         "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:my-queue"
     }]});
     let inferred = infer_default(&event).unwrap();
-    let [sns, sqs] = inferred.spans.as_slice() else { panic!("two spans") };
-    assert_eq!((sns.name.as_str(), sns.service.as_str()), ("aws.sns", "my-topic"));
+    let [sns, sqs] = inferred.spans.as_slice() else {
+        panic!("two spans")
+    };
+    assert_eq!(
+        (sns.name.as_str(), sns.service.as_str()),
+        ("aws.sns", "my-topic")
+    );
     assert_eq!(sns.start, 1_643_638_421_637_000_000);
-    assert_eq!(sns.duration, 63_000_000, "finishes when SQS received the message");
+    assert_eq!(
+        sns.duration, 63_000_000,
+        "finishes when SQS received the message"
+    );
     assert!(!sns.meta.contains_key("subject"));
     assert_eq!(sqs.name, "aws.sqs");
 }
@@ -115,7 +128,10 @@ fn kinesis_eventbridge_dynamodb_s3() {
         "eventVersion": "1.0", "eventSourceARN": "arn:aws:kinesis:sa-east-1:1:stream/kinesisStream"
     }]});
     let span = &infer_default(&kinesis).unwrap().spans[0];
-    assert_eq!((span.name.as_str(), span.service.as_str()), ("aws.kinesis", "kinesisStream"));
+    assert_eq!(
+        (span.name.as_str(), span.service.as_str()),
+        ("aws.kinesis", "kinesisStream")
+    );
     assert_eq!(span.start, 1_643_638_425_163_000_000);
     assert_eq!(span.meta["shardid"], "shardId-000000000002");
     assert_eq!(span.meta["partition_key"], "pk");
@@ -141,7 +157,10 @@ fn kinesis_eventbridge_dynamodb_s3() {
         "s3": {"bucket": {"name": "example-bucket", "arn": "arn:aws:s3:::example-bucket"},
                "object": {"key": "test/key", "size": 1024, "eTag": "0123"}}}]});
     let span = &infer_default(&s3).unwrap().spans[0];
-    assert_eq!((span.name.as_str(), span.service.as_str()), ("aws.s3", "example-bucket"));
+    assert_eq!(
+        (span.name.as_str(), span.service.as_str()),
+        ("aws.s3", "example-bucket")
+    );
     assert_eq!(span.meta["object_size"], "1024");
 }
 
@@ -155,7 +174,10 @@ fn http_triggers() {
     assert!(inferred.synchronous);
     let span = &inferred.spans[0];
     assert_eq!(span.name, "aws.apigateway");
-    assert_eq!(span.service, "70ixmpl4fl.execute-api.us-east-2.amazonaws.com");
+    assert_eq!(
+        span.service,
+        "70ixmpl4fl.execute-api.us-east-2.amazonaws.com"
+    );
     assert_eq!(span.resource, "POST /{proxy+}");
     assert_eq!(span.start, 1_428_582_896_000_000_000);
     assert_eq!(
@@ -173,15 +195,24 @@ fn http_triggers() {
         "http": {"method": "GET", "path": "/httpapi/get", "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "curl"},
         "stage": "$default", "timeEpoch": 1631212283738u64}});
     let span = &infer_default(&http).unwrap().spans[0];
-    assert_eq!((span.name.as_str(), span.resource.as_str()), ("aws.httpapi", "GET /httpapi/get"));
+    assert_eq!(
+        (span.name.as_str(), span.resource.as_str()),
+        ("aws.httpapi", "GET /httpapi/get")
+    );
     assert_eq!(span.start, 1_631_212_283_738_000_000);
 
     let url = json!({"rawPath": "/", "headers": {}, "requestContext": {"apiId": "a", "stage": "$default",
         "domainName": "a8hyhsshac.lambda-url.eu-south-1.amazonaws.com",
         "http": {"method": "GET", "path": "/"}, "timeEpoch": 1637169449721u64}});
     let span = &infer_default(&url).unwrap().spans[0];
-    assert_eq!((span.name.as_str(), span.r#type.as_str()), ("aws.lambda.url", "http"));
-    assert_eq!(span.service, "a8hyhsshac.lambda-url.eu-south-1.amazonaws.com");
+    assert_eq!(
+        (span.name.as_str(), span.r#type.as_str()),
+        ("aws.lambda.url", "http")
+    );
+    assert_eq!(
+        span.service,
+        "a8hyhsshac.lambda-url.eu-south-1.amazonaws.com"
+    );
 
     let alb = json!({"httpMethod": "GET", "path": "/lambda", "headers": {"host": "lb.example.com"},
         "requestContext": {"elb": {"targetGroupArn": "arn:tg"}}});
@@ -193,7 +224,8 @@ fn http_triggers() {
 
 #[test]
 fn missing_fields_mean_no_span() {
-    let no_timestamp = json!({"Records": [{"eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:r:1:q"}]});
+    let no_timestamp =
+        json!({"Records": [{"eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:r:1:q"}]});
     assert!(infer_default(&no_timestamp).is_none());
     assert!(infer_default(&json!({"anything": 1})).is_none());
     assert!(infer_default(&json!([1, 2])).is_none());

@@ -1,0 +1,432 @@
+//! Real tracers through the extension's trace agent, buffer, flusher and Datadog sink to a
+//! loopback fake intake that decodes the `AgentPayload` protobuf.
+//!
+//! ddtrace (Python, v0.4 and v0.5) and dd-trace (Node, v0.4) run their reference workloads
+//! (tests/fixtures/payloads/workload.*) through ddapm-test-agent in proxy mode: the test agent
+//! validates each request, keeps its own decoding of the spans, and forwards the request to the
+//! extension's trace agent. The spans the intake receives must equal the test agent's, field for
+//! field, plus the function tags.
+//!
+//! The extension's parts run in-process (the library the `datadog-agent` binary wires), so
+//! these tests need no Lambda platform; the binary's own wiring is covered by the lifecycle
+//! tests.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ddlambda_extension::buffer::{Buffer, Scope};
+use ddlambda_extension::config::Config;
+use ddlambda_extension::flush::enrich::FunctionTags;
+use ddlambda_extension::flush::retry::RetryPolicy;
+use ddlambda_extension::flush::stats::Counters;
+use ddlambda_extension::flush::{Flusher, Trigger};
+use ddlambda_extension::intake::trace_agent::{self, TraceAgent, TraceAgentConfig};
+use ddlambda_extension::sinks::datadog::{DatadogConfig, DatadogSink};
+use ddlambda_tests::peers_tracer::{self, TestAgent};
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use libdd_trace_protobuf::pb;
+use prost::Message;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+const FUNCTION: &str = "Tracer-E2E";
+const ACCOUNT: &str = "123456789012";
+
+/// What the fake intake received on `/api/v0.2/traces`.
+#[derive(Default)]
+struct Intake {
+    payloads: Mutex<Vec<pb::AgentPayload>>,
+    other_paths: Mutex<Vec<String>>,
+}
+
+impl Intake {
+    fn spans(&self) -> Vec<pb::Span> {
+        self.payloads
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|p| &p.tracer_payloads)
+            .flat_map(|t| &t.chunks)
+            .flat_map(|c| c.spans.clone())
+            .collect()
+    }
+}
+
+/// Trace agent → buffer → flusher → Datadog sink → fake intake, all on loopback ports.
+struct Pipeline {
+    agent_url: String,
+    flusher: Arc<Flusher<DatadogSink>>,
+    intake: Arc<Intake>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(JoinHandle::abort);
+    }
+}
+
+impl Pipeline {
+    async fn start(max_body_bytes: usize) -> Self {
+        let intake = Arc::new(Intake::default());
+        let intake_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let intake_addr = intake_listener.local_addr().unwrap();
+        let intake_task = tokio::spawn(serve_intake(intake_listener, intake.clone()));
+
+        let env: BTreeMap<&str, String> = BTreeMap::from([
+            ("DD_API_KEY", "e2e-key".to_owned()),
+            ("DD_APM_DD_URL", format!("http://{intake_addr}")),
+            ("AWS_LAMBDA_FUNCTION_NAME", FUNCTION.to_owned()),
+            ("AWS_REGION", "eu-west-1".to_owned()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
+            ("AWS_EXECUTION_ENV", "AWS_Lambda_python3.11".to_owned()),
+        ]);
+        let (config, warnings) = Config::from_lookup(|k| env.get(k).cloned());
+        assert!(warnings.is_empty(), "{warnings:?}");
+
+        let counters = Arc::new(Counters::default());
+        let buffer = Arc::new(Buffer::new(64 << 20, true, counters.clone()));
+        let agent_config = TraceAgentConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            max_body_bytes,
+        };
+        let listener = trace_agent::bind(&agent_config).await.unwrap();
+        let agent_url = format!("http://{}", listener.local_addr().unwrap());
+        let agent = Arc::new(TraceAgent::new(&agent_config, buffer.clone()));
+        let agent_task = tokio::spawn(trace_agent::serve(listener, agent));
+
+        let sink = DatadogSink::new(DatadogConfig {
+            api_key: "e2e-key".to_owned(),
+            trace_base: config.trace_intake_base(),
+            telemetry_base: config.telemetry_intake_base(),
+            metrics_base: format!("http://{intake_addr}"),
+            env: String::new(),
+        });
+        let tags = FunctionTags::new(&config, Some(ACCOUNT));
+        let flusher = Arc::new(Flusher::new(
+            buffer,
+            sink,
+            tags,
+            counters,
+            RetryPolicy::default(),
+        ));
+        Pipeline {
+            agent_url,
+            flusher,
+            intake,
+            tasks: vec![intake_task, agent_task],
+        }
+    }
+
+    /// Flushes until the intake holds `spans` spans (bounded), and returns them.
+    async fn flush_until(&self, spans: usize) -> Vec<pb::Span> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            self.flusher
+                .flush(
+                    Trigger::Shutdown,
+                    Scope::All,
+                    tokio::time::Instant::now() + Duration::from_secs(20),
+                    false,
+                )
+                .await;
+            let got = self.intake.spans();
+            if got.len() >= spans || Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn serve_intake(listener: TcpListener, intake: Arc<Intake>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let intake = intake.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let intake = intake.clone();
+                async move {
+                    let path = req.uri().path().to_owned();
+                    let gzip = req
+                        .headers()
+                        .get("content-encoding")
+                        .is_some_and(|v| v == "gzip");
+                    let body = req.into_body().collect().await.unwrap().to_bytes();
+                    let status = if path == "/api/v0.2/traces" {
+                        let body = if gzip { gunzip(&body) } else { body.to_vec() };
+                        match pb::AgentPayload::decode(body.as_slice()) {
+                            Ok(p) => {
+                                intake.payloads.lock().unwrap().push(p);
+                                202
+                            }
+                            Err(_) => 400,
+                        }
+                    } else {
+                        intake.other_paths.lock().unwrap().push(path);
+                        202
+                    };
+                    let mut resp = http::Response::new(Full::new(Bytes::from_static(b"{}")));
+                    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                    Ok::<_, Infallible>(resp)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn gunzip(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut out)
+        .expect("the sink sends valid gzip");
+    out
+}
+
+/// The environment a tracer workload runs with, pointed at `agent_url`.
+fn workload(program: &str, script: &str, agent_url: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.arg(peers_tracer::fixtures_dir().join(script))
+        .env("DD_TRACE_AGENT_URL", agent_url)
+        .env("DD_ENV", "demo")
+        .env("DD_VERSION", "1.0.0")
+        .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
+        .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
+        .env("DD_TRACE_EXPERIMENTAL_EXPORTER", "agent");
+    cmd
+}
+
+async fn run(cmd: Command) {
+    tokio::task::spawn_blocking(move || peers_tracer::run_workload(cmd, Duration::from_secs(90)))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Every test-agent span is at the intake with the same fields, plus the function tags.
+fn assert_same_spans(test_agent: &Value, intake: &[pb::Span]) {
+    let expected: Vec<&Value> = test_agent
+        .as_array()
+        .expect("a list of traces")
+        .iter()
+        .flat_map(|t| t.as_array().expect("a list of spans"))
+        .collect();
+    assert_eq!(
+        expected.len(),
+        intake.len(),
+        "span counts differ: test agent {test_agent}, intake {intake:#?}"
+    );
+    for want in expected {
+        let id = want["span_id"].as_u64().unwrap();
+        let got = intake
+            .iter()
+            .find(|s| s.span_id == id)
+            .unwrap_or_else(|| panic!("span {id} missing at the intake"));
+        let text = |k: &str| want[k].as_str().unwrap_or_default().to_owned();
+        let int = |k: &str| want[k].as_i64().unwrap_or_default();
+        assert_eq!(got.name, text("name"));
+        assert_eq!(got.service, text("service"));
+        assert_eq!(got.resource, text("resource"));
+        assert_eq!(got.r#type, text("type"));
+        assert_eq!(got.trace_id, want["trace_id"].as_u64().unwrap());
+        assert_eq!(
+            got.parent_id,
+            want["parent_id"].as_u64().unwrap_or_default()
+        );
+        assert_eq!((got.start, got.duration), (int("start"), int("duration")));
+        assert_eq!(i64::from(got.error), int("error"));
+        for (k, v) in want["meta"].as_object().into_iter().flatten() {
+            assert_eq!(
+                got.meta.get(k).map(String::as_str),
+                v.as_str(),
+                "meta {k} of {id}"
+            );
+        }
+        for (k, v) in want["metrics"].as_object().into_iter().flatten() {
+            assert_eq!(
+                got.metrics.get(k).copied(),
+                v.as_f64(),
+                "metric {k} of {id}"
+            );
+        }
+        if let Some(links) = want["span_links"].as_array() {
+            assert_eq!(got.span_links.len(), links.len());
+            for (g, w) in got.span_links.iter().zip(links) {
+                assert_eq!(g.span_id, w["span_id"].as_u64().unwrap());
+                assert_eq!(g.trace_id, w["trace_id"].as_u64().unwrap());
+            }
+        }
+        // The function tags, added on the way out.
+        assert_eq!(got.meta["_dd.origin"], "lambda");
+        assert_eq!(got.meta["functionname"], FUNCTION.to_lowercase());
+        assert_eq!(got.meta["region"], "eu-west-1");
+        assert_eq!(got.meta["account_id"], ACCOUNT);
+        assert_eq!(got.meta["memorysize"], "256");
+        assert_eq!(
+            got.meta["function_arn"],
+            format!("arn:aws:lambda:eu-west-1:{ACCOUNT}:function:{FUNCTION}").to_lowercase()
+        );
+        assert_eq!(got.meta["cold_start"], "true");
+    }
+}
+
+/// The chunk-level fields the agent adds, for the one trace each workload sends.
+fn assert_chunk(intake: &Intake, lang: &str) {
+    let payloads = intake.payloads.lock().unwrap();
+    let tracer = payloads
+        .iter()
+        .flat_map(|p| &p.tracer_payloads)
+        .find(|t| !t.chunks.is_empty())
+        .expect("a tracer payload");
+    assert_eq!(tracer.language_name, lang);
+    assert!(!tracer.tracer_version.is_empty());
+    assert_eq!(tracer.env, "demo");
+    let chunk = &tracer.chunks[0];
+    assert_eq!(
+        chunk.priority, 1,
+        "ddtrace and dd-trace keep the trace (auto keep)"
+    );
+    assert_eq!(chunk.origin, "lambda");
+    let top: Vec<&str> = chunk
+        .spans
+        .iter()
+        .filter(|s| s.metrics.get("_top_level") == Some(&1.0))
+        .map(|s| s.name.as_str())
+        .collect();
+    // The root and the span of another service (demo-db) start a service's part of the trace.
+    assert_eq!(top, ["web.request", "db.query"]);
+}
+
+async fn through_the_test_agent(program: &str, script: &str, env: &[(&str, &str)], lang: &str) {
+    let pipeline = Pipeline::start(trace_agent::DEFAULT_MAX_BODY_BYTES).await;
+    let Some(test_agent) = TestAgent::start(
+        Some(&pipeline.agent_url),
+        &[
+            "trace_count_header",
+            "meta_tracer_version_header",
+            "trace_content_length",
+        ],
+    ) else {
+        return;
+    };
+    let mut cmd = workload(program, script, &test_agent.url());
+    cmd.envs(env.iter().copied());
+    run(cmd).await;
+    let seen = test_agent.wait_for_spans(3, Duration::from_secs(30));
+    let seen_spans: usize = seen.as_array().map_or(0, |t| {
+        t.iter().filter_map(Value::as_array).map(Vec::len).sum()
+    });
+    assert_eq!(
+        seen_spans, 3,
+        "the test agent validated and kept the workload's trace: {seen}"
+    );
+    let spans = pipeline.flush_until(3).await;
+    assert_same_spans(&seen, &spans);
+    assert_chunk(&pipeline.intake, lang);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddtrace_v05_through_the_test_agent_and_the_extension_agree() {
+    let Some(python) = peers_tracer::python() else {
+        return;
+    };
+    let python = python.to_string_lossy().into_owned();
+    through_the_test_agent(
+        &python,
+        "workload.py",
+        &[("DD_TRACE_API_VERSION", "v0.5")],
+        "python",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddtrace_v04_through_the_test_agent_and_the_extension_agree() {
+    let Some(python) = peers_tracer::python() else {
+        return;
+    };
+    let python = python.to_string_lossy().into_owned();
+    through_the_test_agent(
+        &python,
+        "workload.py",
+        &[("DD_TRACE_API_VERSION", "v0.4")],
+        "python",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dd_trace_node_through_the_test_agent_and_the_extension_agree() {
+    let Some(modules) = peers_tracer::node_modules() else {
+        return;
+    };
+    let modules = modules.to_string_lossy().into_owned();
+    through_the_test_agent("node", "workload.js", &[("NODE_PATH", &modules)], "nodejs").await;
+}
+
+/// Bad bodies are refused with a message, and the next real payload still goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_bodies_then_a_real_tracer() {
+    let Some(python) = peers_tracer::python() else {
+        return;
+    };
+    let pipeline = Pipeline::start(64 * 1024).await;
+    let garbage = post(
+        &pipeline.agent_url,
+        "/v0.4/traces",
+        b"\x92\x91\x81\xa4name\xc1".to_vec(),
+    )
+    .await;
+    assert_eq!(garbage.0, 400);
+    assert!(garbage.1.contains("trace 0 span 0"), "{}", garbage.1);
+    let oversized = post(&pipeline.agent_url, "/v0.5/traces", vec![0x90; 100 * 1024]).await;
+    assert_eq!(oversized.0, 413);
+    assert!(oversized.1.contains("65536-byte limit"), "{}", oversized.1);
+
+    // Straight to the extension this time: ddtrace asks our `/info` itself.
+    let mut cmd = workload(
+        &python.to_string_lossy(),
+        "workload.py",
+        &pipeline.agent_url,
+    );
+    cmd.env("DD_TRACE_API_VERSION", "v0.5");
+    run(cmd).await;
+    let spans = pipeline.flush_until(3).await;
+    let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["cache.get", "db.query", "web.request"]);
+    assert_chunk(&pipeline.intake, "python");
+}
+
+/// One plain HTTP request, answered with (status, body).
+async fn post(base: &str, path: &str, body: Vec<u8>) -> (u16, String) {
+    let addr = base.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::post(path)
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/msgpack")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}

@@ -1,0 +1,101 @@
+//! The `sqs-consumer` example under the AWS Runtime Interface Emulator, its spans sent to
+//! ddapm-test-agent (no extension runs under the RIE here, so the wrapper talks to the agent
+//! directly): the flushed aws.lambda span is a child of the producer's span, with the inferred
+//! aws.sqs span between them.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ddlambda_tests::peers_tracer::TestAgent;
+use ddlambda_tests::{ChildGuard, bin_path, free_port, http, wait_until};
+use serde_json::{Value, json};
+
+const PRODUCER_TRACE: u64 = 5_500_000_000_000_000_001;
+const PRODUCER_SPAN: u64 = 7_700_000_000_000_000_002;
+
+fn sqs_event() -> Value {
+    let carrier = json!({
+        "x-datadog-trace-id": PRODUCER_TRACE.to_string(),
+        "x-datadog-parent-id": PRODUCER_SPAN.to_string(),
+        "x-datadog-sampling-priority": "1",
+    });
+    json!({"Records": [{
+        "messageId": "m-1", "receiptHandle": "rh", "body": "{\"order\": 1}",
+        "attributes": {"SentTimestamp": "1700000000000", "SenderId": "S", "ApproximateReceiveCount": "1",
+                       "ApproximateFirstReceiveTimestamp": "1700000000001"},
+        "messageAttributes": {"_datadog": {"dataType": "String", "stringValue": carrier.to_string(),
+                              "stringListValues": [], "binaryListValues": []}},
+        "md5OfBody": "x", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orders", "awsRegion": "us-east-1"
+    }]})
+}
+
+#[test]
+fn sqs_consumer_under_the_rie_continues_the_producer_trace() {
+    let Some(rie) = ddlambda_tests::rie() else { return };
+    let Some(agent) = TestAgent::start(None, &["trace_count_header", "meta_tracer_version_header"]) else {
+        return;
+    };
+    let function = bin_path("sqs-consumer");
+    assert!(function.is_file(), "build the examples first: {}", function.display());
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(rie);
+    cmd.arg("--runtime-interface-emulator-address")
+        .arg(&addr)
+        .arg("--runtime-api-address")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg(&function)
+        .env("DD_TRACE_AGENT_URL", agent.url())
+        .env("DD_SERVICE", "orders-consumer")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _rie = ChildGuard::spawn(&mut cmd).expect("the RIE starts");
+
+    let body = sqs_event().to_string();
+    let response = wait_until(Duration::from_secs(60), || {
+        http::request(
+            &addr,
+            "POST",
+            "/2015-03-31/functions/function/invocations",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+            Some(Duration::from_secs(30)),
+        )
+        .ok()
+    })
+    .expect("the RIE answers the invocation");
+    assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+    assert_eq!(response.json(), json!({"batchItemFailures": []}));
+
+    let traces = agent.wait_for_spans(2, Duration::from_secs(30));
+    let spans: Vec<Value> = traces
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .cloned()
+        .collect();
+    let by_name = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {traces:#}"))
+            .clone()
+    };
+    let sqs = by_name("aws.sqs");
+    let lambda = by_name("aws.lambda");
+    let child = by_name("process_message");
+    assert_eq!(sqs["trace_id"], PRODUCER_TRACE);
+    assert_eq!(sqs["parent_id"], PRODUCER_SPAN, "the producer's span parents aws.sqs");
+    assert_eq!(sqs["service"], "orders");
+    assert_eq!(sqs["meta"]["peer.service"], "orders-consumer");
+    assert_eq!(lambda["trace_id"], PRODUCER_TRACE);
+    assert_eq!(lambda["parent_id"], sqs["span_id"], "aws.sqs parents aws.lambda");
+    assert_eq!(lambda["service"], "orders-consumer");
+    assert_eq!(lambda["meta"]["cold_start"], "true");
+    assert_eq!(lambda["meta"]["function_trigger.event_source"], "sqs");
+    assert_eq!(child["parent_id"], lambda["span_id"], "the tracing span is a child of aws.lambda");
+}

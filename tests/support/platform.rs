@@ -1,0 +1,93 @@
+//! Helpers for tests on the local platform: the fixture function and extension, named
+//! extension copies, and reading what the fixture extension recorded.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::bin_path;
+
+/// The fixture function (`tests/src/bin/fixture-fn.rs`).
+pub fn fixture_fn() -> PathBuf {
+    bin_path("fixture-fn")
+}
+
+/// The fixture extension (`tests/src/bin/fixture-ext.rs`).
+pub fn fixture_ext() -> PathBuf {
+    bin_path("fixture-ext")
+}
+
+/// A scratch directory holding named extensions (symlinks to the fixture extension, which
+/// registers under its file name) and the files they record to.
+pub struct ExtDir {
+    dir: tempfile::TempDir,
+}
+
+impl ExtDir {
+    /// A fresh directory.
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")) }
+    }
+
+    /// The directory (give it to extensions as `FIXTURE_EXT_DIR`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `FIXTURE_EXT_DIR` as a string.
+    pub fn env_value(&self) -> String {
+        self.path().display().to_string()
+    }
+
+    /// A fixture extension registering as `name`.
+    pub fn extension(&self, name: &str) -> PathBuf {
+        let link = self.path().join("opt").join(name);
+        if !link.exists() {
+            std::fs::create_dir_all(self.path().join("opt")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+            std::os::unix::fs::symlink(fixture_ext(), &link).unwrap_or_else(|e| panic!("symlink: {e}"));
+        }
+        link
+    }
+
+    /// Everything extension `name` recorded: `{"t_ms", "name", "kind", "data"}` objects.
+    pub fn records(&self, name: &str) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.path().join(format!("{name}.jsonl"))).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// The `data` of every record of one kind.
+    pub fn of_kind(&self, name: &str, kind: &str) -> Vec<Value> {
+        self.records(name).into_iter().filter(|r| r["kind"] == kind).map(|r| r["data"].clone()).collect()
+    }
+
+    /// The events (`/next` answers) extension `name` received.
+    pub fn events(&self, name: &str) -> Vec<Value> {
+        self.of_kind(name, "event")
+    }
+
+    /// Every Telemetry API record extension `name` received, in arrival order.
+    pub fn telemetry(&self, name: &str) -> Vec<Value> {
+        self.of_kind(name, "telemetry")
+            .into_iter()
+            .flat_map(|t| t["batch"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+}
+
+impl Default for ExtDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A platform builder with the fixture function and `FIXTURE_EXT_DIR` set to `ext`.
+pub fn builder(ext: &ExtDir) -> ddlambda_platform::PlatformBuilder {
+    ddlambda_platform::Platform::builder()
+        .function(fixture_fn())
+        .env("FIXTURE_EXT_DIR", ext.env_value())
+}
+
+/// An event for the fixture function.
+pub fn event(v: Value) -> Vec<u8> {
+    v.to_string().into_bytes()
+}

@@ -1,0 +1,148 @@
+//! Extraction throughput: ddlambda's `Chain::decide` against datadog-lambda's
+//! `extract_dd_trace_context` (8.130.0, the `tracer` peer venv) on the same events — every
+//! fixture in `tests/fixtures/events/` — measured in the same run. Prints events per second for
+//! both and their ratio (goal: ≥ 200x), once on parsed events and once from raw JSON.
+//!
+//! Run: `cargo bench -p ddlambda --bench extract` (after `eval "$(tests/peers/install)"`).
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ddlambda::extract::{Chain, InvocationInfo};
+use serde_json::Value;
+
+const MEASURE: Duration = Duration::from_secs(3);
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/events")
+}
+
+fn fixture_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
+        .expect("tests/fixtures/events")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.ends_with("cases.json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs `round` (one pass over every event) until `MEASURE` elapses; events per second.
+fn throughput(events_per_round: usize, mut round: impl FnMut()) -> f64 {
+    for _ in 0..10 {
+        round();
+    }
+    let start = Instant::now();
+    let mut rounds = 0u64;
+    while start.elapsed() < MEASURE {
+        round();
+        rounds += 1;
+    }
+    (rounds as f64 * events_per_round as f64) / start.elapsed().as_secs_f64()
+}
+
+const PYTHON: &str = r#"
+import json, logging, sys, time
+logging.disable(logging.CRITICAL)
+from datadog_lambda.tracing import extract_dd_trace_context
+class Ctx:
+    client_context = None
+    aws_request_id = "r"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+raws = [open(p, encoding="utf-8").read() for p in sys.argv[2:]]
+events = [json.loads(r) for r in raws]
+ctx = Ctx()
+measure = float(sys.argv[1])
+def rate(fn):
+    for _ in range(3):
+        fn()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < measure:
+        fn()
+        n += 1
+    return n * len(events) / (time.perf_counter() - start)
+def parsed():
+    for e in events:
+        extract_dd_trace_context(e, ctx)
+def raw():
+    for r in raws:
+        extract_dd_trace_context(json.loads(r), ctx)
+print(json.dumps({"parsed": rate(parsed), "raw": rate(raw)}))
+"#;
+
+fn python_rates(files: &[PathBuf]) -> Option<Value> {
+    let peers = std::env::var_os("DDLAMBDA_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.peers"));
+    let python = peers.join("tracer/bin/python");
+    if !python.is_file() {
+        eprintln!(
+            "NO BASELINE: {} is missing; run `eval \"$(tests/peers/install)\"`",
+            python.display()
+        );
+        return None;
+    }
+    let out = Command::new(python)
+        .args(["-c", PYTHON, &MEASURE.as_secs_f64().to_string()])
+        .args(files)
+        // Outside Lambda: no X-Ray fallback, as on the Rust side (no header).
+        .env_remove("AWS_LAMBDA_FUNCTION_NAME")
+        .env_remove("_X_AMZN_TRACE_ID")
+        .env_remove("DD_TRACE_EXTRACTOR")
+        .output()
+        .expect("run python");
+    if !out.status.success() {
+        eprintln!(
+            "python baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn main() {
+    let files = fixture_files();
+    let raws: Vec<String> = files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("fixture"))
+        .collect();
+    let events: Vec<Value> = raws
+        .iter()
+        .map(|r| serde_json::from_str(r).expect("fixture JSON"))
+        .collect();
+    let chain = Chain::new();
+    let info = InvocationInfo::default();
+
+    let rust_parsed = throughput(events.len(), || {
+        for event in &events {
+            black_box(chain.decide(black_box(event), &info, None));
+        }
+    });
+    let rust_raw = throughput(raws.len(), || {
+        for raw in &raws {
+            let event: Value = serde_json::from_str(black_box(raw)).expect("JSON");
+            black_box(chain.decide(&event, &info, None));
+        }
+    });
+
+    println!(
+        "extraction over {} events (tests/fixtures/events)",
+        events.len()
+    );
+    println!("  ddlambda, parsed events:       {rust_parsed:>12.0} events/s");
+    println!("  ddlambda, from raw JSON:       {rust_raw:>12.0} events/s");
+    if let Some(py) = python_rates(&files) {
+        let py_parsed = py["parsed"].as_f64().unwrap_or(f64::NAN);
+        let py_raw = py["raw"].as_f64().unwrap_or(f64::NAN);
+        println!("  datadog-lambda, parsed events: {py_parsed:>12.0} events/s");
+        println!("  datadog-lambda, from raw JSON: {py_raw:>12.0} events/s");
+        println!(
+            "  ratio, parsed events:   {:>8.0}x (goal >= 200x)",
+            rust_parsed / py_parsed
+        );
+        println!("  ratio, from raw JSON:   {:>8.0}x", rust_raw / py_raw);
+    }
+}

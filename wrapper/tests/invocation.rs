@@ -1,0 +1,241 @@
+//! An invocation from event to agent: the spans, their parenting and the wrapper protocol, as
+//! an in-process fake agent receives them.
+
+mod support;
+
+use ddlambda::config::Config;
+use ddlambda::extract::Chain;
+use ddlambda::spans::{ErrorInfo, Invocation, RuntimeInfo};
+use ddlambda::streams::StreamsConfig;
+use ddlambda::wire::Span;
+use ddlambda::wire::invocation::InvocationStart;
+use ddlambda::{Tracer, tracing_bridge};
+use serde_json::{Value, json};
+use support::FakeAgent;
+
+const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:consumer";
+
+fn tracer(agent: &FakeAgent) -> Tracer {
+    let config = Config {
+        agent_addr: agent.addr.clone(),
+        env: Some("test".into()),
+        ..Config::default()
+    };
+    let streams = StreamsConfig {
+        enabled: false,
+        service: "consumer".into(),
+        env: "test".into(),
+        exchange: None,
+    };
+    Tracer::new(config, Chain::new(), streams)
+}
+
+fn runtime(request_id: &str) -> RuntimeInfo<'_> {
+    RuntimeInfo {
+        request_id,
+        invoked_function_arn: ARN,
+        function_name: Some("consumer"),
+        ..RuntimeInfo::default()
+    }
+}
+
+fn sqs_record(trace_id: u64, parent_id: u64, priority: i32) -> Value {
+    let carrier = json!({
+        "x-datadog-trace-id": trace_id.to_string(),
+        "x-datadog-parent-id": parent_id.to_string(),
+        "x-datadog-sampling-priority": priority.to_string(),
+    });
+    json!({
+        "messageId": "m", "receiptHandle": "rh", "body": "hello",
+        "attributes": {"SentTimestamp": "1634662094538", "SenderId": "S"},
+        "messageAttributes": {"_datadog": {"dataType": "String", "stringValue": carrier.to_string()}},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orders",
+    })
+}
+
+fn by_name<'a>(spans: &'a [Span], name: &str) -> &'a Span {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no {name} span in {spans:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_batch_continues_the_producer_trace_through_the_inferred_span() {
+    let agent = FakeAgent::start(true).await;
+    let tracer = tracer(&agent);
+    let event = json!({"Records": [
+        sqs_record(2684756524522091840, 7431398482019833808, 1),
+        sqs_record(1111, 2222, 2),
+        sqs_record(2684756524522091840, 7431398482019833808, 1),
+        sqs_record(3333, 4444, 1),
+    ]});
+    let invocation = Invocation::start(&tracer, Some(&event), runtime("req-sqs"));
+    invocation.end();
+    invocation.finish();
+    tracer.flush().await;
+
+    let requests = agent.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/ddlambda/v1/hello",
+            "/ddlambda/v1/invocation/start",
+            "/v0.4/traces"
+        ]
+    );
+    let start: InvocationStart = serde_json::from_slice(&requests[1].body).unwrap();
+    let traces = &requests[2];
+    assert_eq!(traces.method, "PUT");
+    assert_eq!(traces.header("ddlambda-request-id"), Some("req-sqs"));
+    assert_eq!(traces.header("ddlambda-invocation-end"), Some("1"));
+    assert_eq!(traces.header("x-datadog-trace-count"), Some("1"));
+    assert_eq!(traces.header("content-type"), Some("application/msgpack"));
+    assert!(traces.header("datadog-meta-tracer-version").is_some());
+
+    let all = agent.traces();
+    assert_eq!(all.len(), 1);
+    let spans = &all[0];
+    let sqs = by_name(spans, "aws.sqs");
+    let lambda = by_name(spans, "aws.lambda");
+    assert_eq!(sqs.trace_id, 2684756524522091840);
+    assert_eq!(
+        sqs.parent_id, 7431398482019833808,
+        "the producer's span parents aws.sqs"
+    );
+    assert_eq!(lambda.trace_id, sqs.trace_id);
+    assert_eq!(lambda.parent_id, sqs.span_id, "aws.sqs parents aws.lambda");
+    assert_eq!(
+        sqs.duration,
+        lambda.start - sqs.start,
+        "async: ends where aws.lambda starts"
+    );
+    assert_eq!(
+        sqs.metrics["_sampling_priority_v1"], 1.0,
+        "the chunk root carries the decision"
+    );
+    assert!(!lambda.metrics.contains_key("_sampling_priority_v1"));
+    assert_eq!(
+        sqs.meta["dd_resource_key"],
+        "arn:aws:sqs:us-east-1:123456789012:orders"
+    );
+    assert_eq!(lambda.meta["function_trigger.event_source"], "sqs");
+    assert_eq!(lambda.meta["request_id"], "req-sqs");
+    assert_eq!(lambda.meta["env"], "test");
+    assert_eq!(lambda.meta["_dd.origin"], "lambda");
+    assert_eq!(lambda.service, "consumer");
+    assert_eq!(lambda.error, 0);
+    // Records 1 and 3 are other producers; record 2 repeats record 0 and is not linked.
+    let links: Vec<(u64, u64)> = lambda
+        .span_links
+        .iter()
+        .map(|l| (l.trace_id, l.span_id))
+        .collect();
+    assert_eq!(links, [(1111, 2222), (3333, 4444)]);
+
+    assert_eq!(
+        (start.trace_id, start.span_id, start.parent_id),
+        (lambda.trace_id, lambda.span_id, lambda.parent_id)
+    );
+    assert_eq!(start.request_id, "req-sqs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_root_gets_a_128_bit_trace_id_and_errors_are_tagged() {
+    let agent = FakeAgent::start(true).await;
+    let tracer = tracer(&agent);
+    let invocation = Invocation::start(
+        &tracer,
+        Some(&json!({"hello": "world"})),
+        runtime("req-root"),
+    );
+    invocation.fail(&ErrorInfo {
+        r#type: "MyError".into(),
+        message: "it broke".into(),
+        stack: Some("at here".into()),
+    });
+    invocation.finish();
+    invocation.finish(); // only the first call sends
+    tracer.flush().await;
+    let all = agent.traces();
+    assert_eq!(all.len(), 1);
+    let [lambda] = all[0].as_slice() else {
+        panic!("only aws.lambda: {all:?}")
+    };
+    assert_eq!(lambda.parent_id, 0);
+    let tid = u64::from_str_radix(&lambda.meta["_dd.p.tid"], 16).unwrap();
+    assert_eq!(tid & 0xFFFF_FFFF, 0, "high half: epoch seconds, then zeros");
+    assert_eq!(lambda.meta["_dd.p.dm"], "-0");
+    assert_eq!(lambda.metrics["_sampling_priority_v1"], 1.0);
+    assert_eq!(lambda.error, 1);
+    assert_eq!(lambda.meta["error.type"], "MyError");
+    assert_eq!(lambda.meta["error.message"], "it broke");
+    assert_eq!(lambda.meta["error.stack"], "at here");
+    assert!(!lambda.meta.contains_key("function_trigger.event_source"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_trace_agent_gets_traces_only() {
+    let agent = FakeAgent::start(false).await;
+    let tracer = tracer(&agent);
+    for id in ["a", "b"] {
+        Invocation::start(&tracer, None, runtime(id)).finish();
+    }
+    tracer.flush().await;
+    let paths: Vec<String> = agent.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        ["/ddlambda/v1/hello", "/v0.4/traces", "/v0.4/traces"]
+    );
+    let requests = agent.requests();
+    assert_eq!(requests[1].header("ddlambda-invocation-end"), None);
+    assert_eq!(agent.traces().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracing_spans_become_children_of_aws_lambda() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let agent = FakeAgent::start(true).await;
+    let tracer = tracer(&agent);
+    let subscriber = tracing_subscriber::registry().with(tracing_bridge::DatadogLayer::new());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let invocation = Invocation::start(&tracer, None, runtime("req-tracing"));
+    let ids = invocation.ids();
+    ddlambda::handler::scope(invocation.clone(), async {
+        let outer = tracing::info_span!(
+            "load_order",
+            order.id = "o-1",
+            items = 3_u64,
+            resource = "GET order"
+        );
+        let _entered = outer.enter();
+        {
+            let inner = tracing::info_span!("db.query");
+            let _e = inner.enter();
+            tracing::error!("connection reset");
+        }
+    })
+    .await;
+    invocation.finish();
+    tracer.flush().await;
+
+    let all = agent.traces();
+    let spans = &all[0];
+    let lambda = by_name(spans, "aws.lambda");
+    let outer = by_name(spans, "load_order");
+    let inner = by_name(spans, "db.query");
+    assert_eq!(lambda.span_id, ids.span_id);
+    assert_eq!(outer.parent_id, lambda.span_id);
+    assert_eq!(inner.parent_id, outer.span_id);
+    assert!(spans.iter().all(|s| s.trace_id == ids.trace_id));
+    assert_eq!(outer.resource, "GET order");
+    assert_eq!(outer.meta["order.id"], "o-1");
+    assert_eq!(outer.metrics["items"], 3.0);
+    assert_eq!(outer.service, "consumer");
+    assert_eq!(inner.error, 1);
+    assert_eq!(inner.meta["error.message"], "connection reset");
+}

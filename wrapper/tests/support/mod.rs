@@ -1,0 +1,109 @@
+//! An in-process stand-in for the extension's trace agent: records every request.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A fake agent on a free loopback port. `knows_protocol = false` answers the ddlambda
+/// routes with 404, like a plain trace agent.
+pub struct FakeAgent {
+    pub addr: String,
+    requests: Arc<Mutex<Vec<Request>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeAgent {
+    pub async fn start(knows_protocol: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let store = requests.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let store = store.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let path = parts.uri.path().to_owned();
+                            store.lock().unwrap().push(Request {
+                                method: parts.method.to_string(),
+                                path: path.clone(),
+                                headers: parts.headers,
+                                body,
+                            });
+                            let status = if !knows_protocol && path.starts_with("/ddlambda/") {
+                                404
+                            } else {
+                                200
+                            };
+                            Ok::<_, Infallible>(
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .body(Full::new(Bytes::from_static(b"{}")))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            requests,
+            task,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// Every span of every `/v0.4/traces` body, decoded.
+    pub fn traces(&self) -> Vec<Vec<ddlambda::wire::Span>> {
+        self.requests()
+            .iter()
+            .filter(|r| r.path == "/v0.4/traces")
+            .flat_map(|r| rmp_serde::from_slice::<Vec<Vec<ddlambda::wire::Span>>>(&r.body).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for FakeAgent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
