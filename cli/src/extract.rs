@@ -55,7 +55,11 @@ fn extract(args: &Args) -> Result<Value, String> {
         .map(serde_json::from_str)
         .transpose()
         .map_err(|e| format!("--client-context is not JSON: {e}"))?;
-    let chain = Chain::from_env(&Registry::new()).map_err(|e| e.to_string())?;
+    // As in a function, a bad DD_TRACE_EXTRACTOR is reported and the built-ins run.
+    let chain = Chain::from_env(&Registry::new()).unwrap_or_else(|e| {
+        eprintln!("ddlambda extract: warning: {e}; using the built-in extractors");
+        Chain::builtins_from_env()
+    });
     let xray = args
         .xray
         .clone()

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ddlambda_platform::{
-    Faults, InvokeOptions, InvokeResult, Outcome, Platform, ShutdownPoint, ShutdownReason, TelemetryFaults,
-    Timeline,
+    Faults, InvokeOptions, InvokeResult, Outcome, Platform, ShutdownPoint, ShutdownReason,
+    TelemetryFaults, Timeline,
 };
 
 #[derive(clap::Args)]
@@ -91,7 +91,10 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ddlambda invoke: cannot start the async runtime: {e}");
@@ -138,7 +141,10 @@ async fn invoke(args: Args, event: Vec<u8>) -> ExitCode {
         if args.cold && i > 0 {
             platform.shutdown(ShutdownReason::Spindown).await;
         }
-        let opts = InvokeOptions { xray_header: args.xray_header.clone(), ..Default::default() };
+        let opts = InvokeOptions {
+            xray_header: args.xray_header.clone(),
+            ..Default::default()
+        };
         match platform.invoke(event.clone(), opts).await {
             Ok(result) => {
                 print_result(&result);
@@ -156,13 +162,21 @@ async fn invoke(args: Args, event: Vec<u8>) -> ExitCode {
     if args.verbose {
         println!("\nTimeline:\n{timeline}");
     }
-    if results.iter().any(InvokeResult::is_error) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if results.iter().any(InvokeResult::is_error) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn print_result(r: &InvokeResult) {
     match &r.outcome {
         Outcome::Response(body) => println!("Response: {}", String::from_utf8_lossy(body)),
-        Outcome::Error(e) => println!("Error ({}): {}", e.error_type, String::from_utf8_lossy(&e.body)),
+        Outcome::Error(e) => println!(
+            "Error ({}): {}",
+            e.error_type,
+            String::from_utf8_lossy(&e.body)
+        ),
     }
     println!("{}", r.report);
 }
@@ -170,12 +184,22 @@ fn print_result(r: &InvokeResult) {
 fn print_summary(timeline: &Timeline, results: &[InvokeResult]) {
     println!("\nSummary:");
     for name in timeline.extension_names() {
-        let inits: Vec<String> =
-            timeline.extension_init_times(&name).iter().map(|d| format!("{:.2} ms", ms(*d))).collect();
-        println!("  extension {name}: init (exec → first /next) {}", inits.join(", "));
+        let inits: Vec<String> = timeline
+            .extension_init_times(&name)
+            .iter()
+            .map(|d| format!("{:.2} ms", ms(*d)))
+            .collect();
+        println!(
+            "  extension {name}: init (exec → first /next) {}",
+            inits.join(", ")
+        );
         for r in results {
             if let Some(d) = timeline.post_runtime_duration(&r.request_id, &name) {
-                println!("    {}: post-runtime (runtimeDone → /next) {:.2} ms", r.request_id, ms(d));
+                println!(
+                    "    {}: post-runtime (runtimeDone → /next) {:.2} ms",
+                    r.request_id,
+                    ms(d)
+                );
             }
         }
     }

@@ -29,10 +29,19 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // `DDLAMBDA_BENCH_ONLY=init|post_runtime|memory` runs one section.
+    let only = std::env::var("DDLAMBDA_BENCH_ONLY").ok();
+    let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
     rt.block_on(async {
-        init().await;
-        post_runtime().await;
-        memory().await;
+        if run("init") {
+            init().await;
+        }
+        if run("post_runtime") {
+            post_runtime().await;
+        }
+        if run("memory") {
+            memory().await;
+        }
     });
 }
 

@@ -16,8 +16,8 @@ use ddlambda_extension::aggregate;
 use ddlambda_extension::aggregate::metrics::MetricsAggregator;
 use ddlambda_extension::aggregate::streams::{self, StreamsAggregator};
 use ddlambda_extension::buffer::Buffer;
-use ddlambda_extension::enhanced::{EnhancedConfig, InvocationTelemetry};
 use ddlambda_extension::config::Config;
+use ddlambda_extension::enhanced::{EnhancedConfig, InvocationTelemetry};
 use ddlambda_extension::flush::Flusher;
 use ddlambda_extension::flush::enrich::FunctionTags;
 use ddlambda_extension::flush::retry::RetryPolicy;
@@ -130,7 +130,8 @@ async fn run(config: Config, started: Instant) -> i32 {
     let flusher = Arc::new(
         Flusher::new(buffer.clone(), sink, tags, counters, policy)
             .with_drain(dsm.clone())
-            .with_drain(metrics.clone()),
+            .with_drain(metrics.clone())
+            .with_loss_metrics(metrics.clone()),
     );
 
     let (records_tx, records) = mpsc::unbounded_channel();

@@ -250,9 +250,14 @@ async fn hung_intake_at_shutdown_exits_inside_the_deadline_and_reports_the_loss(
         "exited {:?} after the deadline",
         exited.at.saturating_duration_since(deadline)
     );
+    let summary = exited
+        .stderr
+        .lines()
+        .find(|l| l.contains("SHUTDOWN (") && l.contains("final flush"))
+        .expect("shutdown summary");
     assert!(
-        exited.stderr.contains("lost 1 requests (5 spans)"),
-        "the drop count is reported"
+        summary.contains("(5 spans) to the deadline") && summary.contains("5 lost at shutdown"),
+        "the drop count is reported: {summary}"
     );
 }
 

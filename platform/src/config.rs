@@ -249,14 +249,21 @@ impl PlatformBuilder {
         // Absolute paths: children start in the task root, where relative ones would not resolve.
         let absolute = |exe: &PathBuf| {
             if !exe.is_file() {
-                return Err(PlatformError::Config(format!("{} is not a file", exe.display())));
+                return Err(PlatformError::Config(format!(
+                    "{} is not a file",
+                    exe.display()
+                )));
             }
             // Not canonicalized: a symlink's own name is the extension's name.
             std::path::absolute(exe)
                 .map_err(|e| PlatformError::Config(format!("{}: {e}", exe.display())))
         };
         let function = absolute(&function)?;
-        let extensions = self.extensions.iter().map(absolute).collect::<Result<Vec<_>, _>>()?;
+        let extensions = self
+            .extensions
+            .iter()
+            .map(absolute)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut names = std::collections::HashSet::new();
         for ext in &extensions {
             if !names.insert(file_name(ext)) {

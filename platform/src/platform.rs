@@ -28,6 +28,8 @@ const RUNTIME_VERSION: &str = "provided:al2023";
 const RUNTIME_TERM_GRACE: Duration = Duration::from_millis(500);
 /// How long to wait for the OS to report a SIGKILLed child gone.
 const REAP_WAIT: Duration = Duration::from_secs(5);
+/// How long a reset waits for pending telemetry to be sent before SHUTDOWN goes out.
+const TELEMETRY_FLUSH_WAIT: Duration = Duration::from_millis(100);
 
 /// Everything the API handlers, child watchers and the lifecycle share.
 pub(crate) struct Shared {
@@ -37,6 +39,8 @@ pub(crate) struct Shared {
     pub pids: Pids,
     hub: Mutex<Hub>,
     api_addr: SocketAddr,
+    /// `AWS_LAMBDA_LOG_STREAM_NAME`, one per platform as one per sandbox on Lambda.
+    log_stream: String,
 }
 
 impl Shared {
@@ -66,12 +70,7 @@ impl Shared {
     /// The variables Lambda sets for the runtime and the extensions.
     pub(crate) fn standard_env(&self) -> Vec<(String, String)> {
         let c = &self.config;
-        let stream = format!(
-            "{}/[{}]{}",
-            rfc3339_ms(SystemTime::now())[..10].replace('-', "/"),
-            c.function_version,
-            uuid_v4().replace('-', "")
-        );
+        let stream = self.log_stream.clone();
         let task_root = c.task_root.display().to_string();
         [
             ("AWS_LAMBDA_RUNTIME_API", api::runtime_api(self.api_addr)),
@@ -150,6 +149,12 @@ impl Platform {
     pub(crate) async fn from_config(config: Config) -> Result<Self, PlatformError> {
         let listener = api::bind(0).await?;
         let api_addr = listener.local_addr().map_err(PlatformError::Bind)?;
+        let log_stream = format!(
+            "{}/[{}]{}",
+            rfc3339_ms(SystemTime::now())[..10].replace('-', "/"),
+            config.function_version,
+            uuid_v4().replace('-', "")
+        );
         let shared = Arc::new(Shared {
             config,
             state: State::new(),
@@ -157,6 +162,7 @@ impl Platform {
             pids: Pids::default(),
             hub: Mutex::new(Hub::default()),
             api_addr,
+            log_stream,
         });
         let server = api::serve(listener, shared.clone());
         let guard = Guard {
@@ -806,9 +812,7 @@ impl Platform {
             let runtime = s.runtime.pid.filter(|_| s.runtime.exited.is_none());
             (
                 alive.then_some(runtime),
-                s.extensions
-                    .iter()
-                    .any(|e| !e.external && e.id.is_some()),
+                s.extensions.iter().any(|e| !e.external && e.id.is_some()),
             )
         });
         let Some(runtime) = runtime else {
@@ -825,10 +829,23 @@ impl Platform {
             },
             None,
         );
+        // Pending telemetry (the last platform.report) goes out first, briefly awaited, so
+        // that a subscriber usually holds it when SHUTDOWN arrives; late batches still flow.
+        let flushed = sh
+            .hub
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flush();
+        let _ = tokio::time::timeout(TELEMETRY_FLUSH_WAIT, async {
+            for rx in flushed {
+                let _ = rx.await;
+            }
+        })
+        .await;
         let budget_end = Instant::now() + sh.config.shutdown_budget;
         let deadline_ms = epoch_ms(SystemTime::now() + sh.config.shutdown_budget);
 
-        // SHUTDOWN first, so extensions start flushing while the runtime is stopped.
+        // SHUTDOWN next, so extensions start flushing while the runtime is stopped.
         let event = json!({ "eventType": "SHUTDOWN", "shutdownReason": reason.as_str(), "deadlineMs": deadline_ms });
         let unsubscribed: Vec<u32> = sh.state.update(|s| {
             let mut kill = Vec::new();

@@ -98,9 +98,22 @@ pub(crate) fn spawn(
         });
     };
     shared.pids.insert(pid);
+    // Before the exit watcher starts, so that a quick exit finds its process.
     shared
         .timeline
         .record(actor.clone(), EventKind::Spawned { pid }, None);
+    shared.state.update(|s| match &actor {
+        Actor::Extension(name) => {
+            for ext in s
+                .extensions
+                .iter_mut()
+                .filter(|e| e.external && e.name == *name)
+            {
+                ext.pid = Some(pid);
+            }
+        }
+        _ => s.runtime.pid = Some(pid),
+    });
     if let Some(out) = child.stdout.take() {
         tokio::spawn(forward_lines(shared.clone(), actor.clone(), out));
     }

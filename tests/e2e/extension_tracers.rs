@@ -7,9 +7,9 @@
 //! extension's trace agent. The spans the intake receives must equal the test agent's, field for
 //! field, plus the function tags.
 //!
-//! The extension's parts run in-process (the library the `datadog-agent` binary wires), so
-//! these tests need no Lambda platform; the binary's own wiring is covered by the lifecycle
-//! tests.
+//! Most tests run the extension's parts in-process (the library the `datadog-agent` binary
+//! wires); the last one runs the `datadog-agent` binary itself on the local Lambda platform
+//! beside a Python function traced by ddtrace.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -429,4 +429,117 @@ async fn post(base: &str, path: &str, body: Vec<u8>) -> (u16, String) {
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The `datadog-agent` binary on the local platform, beside a Python function (a Runtime API
+/// loop, tests/fixtures/payloads/python_function.py) traced by real ddtrace: both invocations'
+/// spans reach the intake, tagged, by SHUTDOWN at the latest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddtrace_function_through_the_extension_binary_on_the_local_platform() {
+    let Some(python) = peers_tracer::python() else {
+        return;
+    };
+    let intake = Arc::new(Intake::default());
+    let intake_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let intake_addr = intake_listener.local_addr().unwrap();
+    let intake_task = tokio::spawn(serve_intake(intake_listener, intake.clone()));
+    let agent_port = peers_tracer::free_port().to_string();
+
+    let platform = ddlambda_platform::Platform::builder()
+        .function(&python)
+        .function_args([peers_tracer::fixtures_dir()
+            .join("python_function.py")
+            .to_string_lossy()
+            .into_owned()])
+        .extension(ddlambda_tests::bin_path("datadog-agent"))
+        .function_name(FUNCTION)
+        .region("eu-west-1")
+        .account_id(ACCOUNT)
+        .memory_mb(256)
+        .timeout(Duration::from_secs(60))
+        // The function's tracer.
+        .env(
+            "DD_TRACE_AGENT_URL",
+            format!("http://127.0.0.1:{agent_port}"),
+        )
+        .env("DD_TRACE_API_VERSION", "v0.4")
+        .env("DD_ENV", "demo")
+        .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
+        .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
+        // The extension, on free ports.
+        .env("DD_API_KEY", "e2e-key")
+        .env("DD_APM_DD_URL", format!("http://{intake_addr}"))
+        .env("DD_DD_URL", format!("http://{intake_addr}"))
+        .env("DD_APM_RECEIVER_PORT", agent_port.as_str())
+        .env("DD_DOGSTATSD_PORT", peers_tracer::free_port().to_string())
+        .env(
+            "DDLAMBDA_TELEMETRY_PORT",
+            peers_tracer::free_port().to_string(),
+        )
+        .build()
+        .await
+        .expect("platform");
+    for n in 0..2 {
+        let event = format!(r#"{{"n":{n}}}"#);
+        let result = platform
+            .invoke(
+                event.into_bytes(),
+                ddlambda_platform::InvokeOptions::default(),
+            )
+            .await
+            .expect("invoke");
+        assert_eq!(
+            result.report.status,
+            ddlambda_platform::Status::Success,
+            "{result:?}"
+        );
+    }
+    platform
+        .shutdown(ddlambda_platform::ShutdownReason::Spindown)
+        .await;
+    intake_task.abort();
+
+    // The extension may add spans of its own (cold start); ours are the workload's.
+    let spans: Vec<pb::Span> = intake
+        .spans()
+        .into_iter()
+        .filter(|s| s.service.starts_with("demo-"))
+        .collect();
+    let mut by_invocation: BTreeMap<String, Vec<&pb::Span>> = BTreeMap::new();
+    for s in &spans {
+        let root = spans
+            .iter()
+            .find(|r| r.trace_id == s.trace_id && r.parent_id == 0)
+            .unwrap_or_else(|| panic!("no root for span {s:?}"));
+        by_invocation
+            .entry(root.meta["invocation"].clone())
+            .or_default()
+            .push(s);
+    }
+    assert_eq!(by_invocation.len(), 2, "{spans:#?}");
+    for (n, trace) in &by_invocation {
+        let mut names: Vec<&str> = trace.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["cache.get", "db.query", "web.request"],
+            "invocation {n}"
+        );
+        for s in trace {
+            assert_eq!(s.meta["_dd.origin"], "lambda");
+            assert_eq!(s.meta["functionname"], FUNCTION.to_lowercase());
+            assert_eq!(s.meta["account_id"], ACCOUNT);
+            assert_eq!(s.meta["region"], "eu-west-1");
+            // The first invocation is the cold start. (The second's spans may race the
+            // extension's own view of its INVOKE, so only the tag's presence is checked.)
+            if n == "0" {
+                assert_eq!(s.meta["cold_start"], "true");
+            } else {
+                assert!(s.meta.contains_key("cold_start"));
+            }
+        }
+    }
+    let error = spans.iter().find(|s| s.name == "cache.get").unwrap();
+    assert_eq!(error.error, 1);
+    assert_eq!(error.meta["error.type"], "builtins.ValueError");
 }

@@ -261,7 +261,7 @@ fn merge_keeps_event_trace_under_xray_parent() {
 }
 
 #[test]
-fn bad_extractor_configuration_is_a_clear_error() {
+fn bad_extractor_configuration_is_reported_and_builtins_run() {
     for (spec, needle) in [
         ("my_module.extractor", "not a registered extractor"),
         ("/detail|gzip", "unknown step"),
@@ -273,14 +273,23 @@ fn bad_extractor_configuration_is_a_clear_error() {
                 .env("DD_TRACE_EXTRACTOR", spec),
             LIMIT,
         );
-        assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-        assert!(output_text(&out).contains(needle), "{}", output_text(&out));
+        assert!(out.status.success(), "{}", output_text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{}",
+            output_text(&out)
+        );
+        let result: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(result["extractor"], "sqs", "{result}");
     }
-    let out = run(
-        Command::new(ddlambda_bin())
-            .arg("extract")
-            .arg(fixtures().join("no-such-event.json")),
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    for bad in ["no-such-event.json", "cases.json"] {
+        let out = run(
+            Command::new(ddlambda_bin())
+                .arg("extract")
+                .arg(fixtures().join(bad))
+                .args(["--client-context", "{not json"]),
+            LIMIT,
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    }
 }

@@ -15,3 +15,8 @@ mod platform_shutdown;
 mod wrapper_testagent;
 mod wrapper_rie;
 mod wrapper_platform;
+mod metrics_dogstatsd;
+mod metrics_platform;
+mod extension_lifecycle;
+mod rie_smoke;
+mod platform_cli;

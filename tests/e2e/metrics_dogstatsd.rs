@@ -315,7 +315,9 @@ async fn the_python_client_wrapper_and_hand_written_datagrams_reach_the_intake_e
     let p = Pipeline::start().await;
 
     let mut cmd = Command::new(python);
-    cmd.arg("-c").arg(PYTHON_CLIENT).arg(p.statsd.port().to_string());
+    cmd.arg("-c")
+        .arg(PYTHON_CLIENT)
+        .arg(p.statsd.port().to_string());
     tokio::task::spawn_blocking(move || peers_tracer::run_workload(cmd, Duration::from_secs(90)))
         .await
         .unwrap()
@@ -352,16 +354,27 @@ async fn the_python_client_wrapper_and_hand_written_datagrams_reach_the_intake_e
 
     p.flush().await;
     assert!(p.metrics.is_empty(), "a flush takes everything");
-    assert!(p.intake.api_keys.lock().unwrap().iter().all(|k| k == "e2e-key"));
+    assert!(
+        p.intake
+            .api_keys
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|k| k == "e2e-key")
+    );
 
     let series = p.intake.series();
     let count = |key: &str| {
-        let s = series.get(key).unwrap_or_else(|| panic!("{key} in {series:#?}"));
+        let s = series
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} in {series:#?}"));
         assert_eq!(s.kind, 1, "{key} is a count");
         s.value
     };
     let gauge = |key: &str| {
-        let s = series.get(key).unwrap_or_else(|| panic!("{key} in {series:#?}"));
+        let s = series
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} in {series:#?}"));
         assert_eq!(s.kind, 3, "{key} is a gauge");
         s.value
     };
@@ -373,13 +386,22 @@ async fn the_python_client_wrapper_and_hand_written_datagrams_reach_the_intake_e
     assert_eq!(count("hw.sampled|k:v"), 6.0);
     assert_eq!(count("hw.ok|"), 3.0);
     let ts = &series["hw.ts|k:v"];
-    assert_eq!((ts.kind, ts.value, ts.timestamps.as_slice()), (3, 5.0, &[1_700_000_000][..]));
+    assert_eq!(
+        (ts.kind, ts.value, ts.timestamps.as_slice()),
+        (3, 5.0, &[1_700_000_000][..])
+    );
     // A gauge keeps its last value per interval (one interval unless the run straddled two).
     let temp = &series["py.temp|room:lab,team:x"];
-    assert!(temp.value == 19.0 || (temp.points == 2 && temp.value == 40.5), "{temp:?}");
+    assert!(
+        temp.value == 19.0 || (temp.points == 2 && temp.value == 40.5),
+        "{temp:?}"
+    );
     for (key, s) in &series {
         if key.starts_with("py.") || key.starts_with("rs.") || key == "hw.ok|" {
-            assert!(s.timestamps.iter().all(|t| t % 10 == 0), "{key} aligned to 10 s");
+            assert!(
+                s.timestamps.iter().all(|t| t % 10 == 0),
+                "{key} aligned to 10 s"
+            );
         }
     }
     assert!(!series.keys().any(|k| k.starts_with("hw.bad")));

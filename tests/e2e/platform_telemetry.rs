@@ -27,12 +27,18 @@ async fn subscriber_receives_every_record_with_lambdas_fields() {
         .await
         .expect("platform");
     let xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
-    let opts = InvokeOptions { xray_header: Some(xray.into()), ..Default::default() };
+    let opts = InvokeOptions {
+        xray_header: Some(xray.into()),
+        ..Default::default()
+    };
     let first = platform
         .invoke(event(json!({"log": ["a line from the function"]})), opts)
         .await
         .expect("invoke");
-    let second = platform.invoke(event(json!({})), InvokeOptions::default()).await.expect("invoke");
+    let second = platform
+        .invoke(event(json!({})), InvokeOptions::default())
+        .await
+        .expect("invoke");
     platform.shutdown(ShutdownReason::Spindown).await;
     let records = ext.telemetry("tel");
     let subscribed = ext.of_kind("tel", "subscribed");
@@ -47,10 +53,17 @@ async fn subscriber_receives_every_record_with_lambdas_fields() {
     assert_eq!(init_start[0]["record"]["initializationType"], "on-demand");
     assert_eq!(init_start[0]["record"]["phase"], "init");
     assert!(init_start[0]["record"]["runtimeVersion"].is_string());
-    assert_eq!(of_type(&records, "platform.initRuntimeDone")[0]["record"]["status"], "success");
+    assert_eq!(
+        of_type(&records, "platform.initRuntimeDone")[0]["record"]["status"],
+        "success"
+    );
     let init_report = of_type(&records, "platform.initReport");
     assert_eq!(init_report[0]["record"]["status"], "success");
-    assert!(init_report[0]["record"]["metrics"]["durationMs"].as_f64().is_some_and(|d| d > 0.0));
+    assert!(
+        init_report[0]["record"]["metrics"]["durationMs"]
+            .as_f64()
+            .is_some_and(|d| d > 0.0)
+    );
     let sub = of_type(&records, "platform.telemetrySubscription");
     assert_eq!(sub[0]["record"]["name"], "tel");
     assert_eq!(sub[0]["record"]["state"], "Subscribed");
@@ -67,31 +80,67 @@ async fn subscriber_receives_every_record_with_lambdas_fields() {
     assert_eq!(d["requestId"], first.request_id.as_str());
     assert_eq!(d["status"], "success");
     assert!(d["metrics"]["durationMs"].as_f64().is_some());
-    assert!(d["metrics"]["producedBytes"].as_u64().is_some_and(|b| b > 0));
+    assert!(
+        d["metrics"]["producedBytes"]
+            .as_u64()
+            .is_some_and(|b| b > 0)
+    );
     assert_eq!(d["spans"][0]["name"], "responseLatency");
     assert!(d["spans"][0]["start"].as_str().is_some_and(is_rfc3339_ms));
 
     let reports = of_type(&records, "platform.report");
-    assert_eq!(reports.len(), 2, "the last report is flushed at SHUTDOWN: {records:#?}");
+    assert_eq!(
+        reports.len(),
+        2,
+        "the last report is flushed at SHUTDOWN: {records:#?}"
+    );
     let m = &reports[0]["record"]["metrics"];
     assert_eq!(reports[0]["record"]["requestId"], first.request_id.as_str());
     assert_eq!(reports[0]["record"]["status"], "success");
     assert_eq!(m["memorySizeMB"], 192);
     assert!(m["maxMemoryUsedMB"].as_u64().is_some_and(|v| v > 0));
     assert_eq!(m["durationMs"].as_f64(), Some(first.report.duration_ms));
-    assert_eq!(m["billedDurationMs"].as_u64(), Some(first.report.billed_duration_ms));
+    assert_eq!(
+        m["billedDurationMs"].as_u64(),
+        Some(first.report.billed_duration_ms)
+    );
     assert!(m["initDurationMs"].as_f64().is_some(), "cold start: {m}");
-    assert!(reports[1]["record"]["metrics"].get("initDurationMs").is_none(), "warm start");
-    assert_eq!(reports[1]["record"]["requestId"], second.request_id.as_str());
+    assert!(
+        reports[1]["record"]["metrics"]
+            .get("initDurationMs")
+            .is_none(),
+        "warm start"
+    );
+    assert_eq!(
+        reports[1]["record"]["requestId"],
+        second.request_id.as_str()
+    );
 
-    let function_lines: Vec<&str> = of_type(&records, "function").iter().filter_map(|r| r["record"].as_str()).collect();
-    assert!(function_lines.contains(&"a line from the function"), "{function_lines:?}");
-    let extension_lines: Vec<&str> = of_type(&records, "extension").iter().filter_map(|r| r["record"].as_str()).collect();
-    assert!(extension_lines.iter().any(|l| l.starts_with("fixture-ext tel registered")), "{extension_lines:?}");
+    let function_lines: Vec<&str> = of_type(&records, "function")
+        .iter()
+        .filter_map(|r| r["record"].as_str())
+        .collect();
+    assert!(
+        function_lines.contains(&"a line from the function"),
+        "{function_lines:?}"
+    );
+    let extension_lines: Vec<&str> = of_type(&records, "extension")
+        .iter()
+        .filter_map(|r| r["record"].as_str())
+        .collect();
+    assert!(
+        extension_lines
+            .iter()
+            .any(|l| l.starts_with("fixture-ext tel registered")),
+        "{extension_lines:?}"
+    );
 
     // Order within the invocation: start, runtimeDone, report.
     let pos = |kind: &str, id: &str| {
-        records.iter().position(|r| r["type"] == kind && r["record"]["requestId"] == id).expect(kind)
+        records
+            .iter()
+            .position(|r| r["type"] == kind && r["record"]["requestId"] == id)
+            .expect(kind)
     };
     let id = first.request_id.as_str();
     assert!(pos("platform.start", id) < pos("platform.runtimeDone", id));
@@ -108,18 +157,32 @@ async fn records_are_batched_by_the_buffering_timeout() {
         .await
         .expect("platform");
     let lines: Vec<String> = (0..50).map(|i| format!("line {i}")).collect();
-    platform.invoke(event(json!({"log": lines})), InvokeOptions::default()).await.expect("invoke");
+    platform
+        .invoke(event(json!({"log": lines})), InvokeOptions::default())
+        .await
+        .expect("invoke");
     platform.shutdown(ShutdownReason::Spindown).await;
     let batches = ext.of_kind("tel", "telemetry");
-    let records: usize = batches.iter().map(|b| b["batch"].as_array().map_or(0, Vec::len)).sum();
+    let records: usize = batches
+        .iter()
+        .map(|b| b["batch"].as_array().map_or(0, Vec::len))
+        .sum();
     assert!(records >= 50 + 6, "{records} records");
-    assert!(batches.len() < records, "lines printed together travel together: {} batches", batches.len());
+    assert!(
+        batches.len() < records,
+        "lines printed together travel together: {} batches",
+        batches.len()
+    );
     assert!(batches.iter().all(|b| b["path"] == "/telemetry"));
     let t = platform.timeline();
     let sent: usize = t
         .filter(|e| e.actor == Actor::Extension("tel".into()))
         .filter_map(|e| match e.kind {
-            EventKind::TelemetryBatch { records, delivered: true, .. } => Some(records),
+            EventKind::TelemetryBatch {
+                records,
+                delivered: true,
+                ..
+            } => Some(records),
             _ => None,
         })
         .sum();
@@ -131,11 +194,17 @@ async fn run_with(faults: TelemetryFaults) -> (ExtDir, ddlambda_platform::Timeli
     let platform = builder(&ext)
         .env("FIXTURE_EXT_TELEMETRY", "1")
         .extension(ext.extension("tel"))
-        .faults(Faults { telemetry: faults, ..Default::default() })
+        .faults(Faults {
+            telemetry: faults,
+            ..Default::default()
+        })
         .build()
         .await
         .expect("platform");
-    let r = platform.invoke(event(json!({"log": ["x"]})), InvokeOptions::default()).await.expect("invoke");
+    let r = platform
+        .invoke(event(json!({"log": ["x"]})), InvokeOptions::default())
+        .await
+        .expect("invoke");
     assert!(!r.is_error(), "{r:?}");
     platform.shutdown(ShutdownReason::Spindown).await;
     (ext, platform.timeline())
@@ -143,7 +212,11 @@ async fn run_with(faults: TelemetryFaults) -> (ExtDir, ddlambda_platform::Timeli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_batches_arrive_twice() {
-    let (ext, _) = run_with(TelemetryFaults { duplicate: true, ..Default::default() }).await;
+    let (ext, _) = run_with(TelemetryFaults {
+        duplicate: true,
+        ..Default::default()
+    })
+    .await;
     let records = ext.telemetry("tel");
     let starts = of_type(&records, "platform.start");
     assert_eq!(starts.len(), 2, "{records:#?}");
@@ -152,30 +225,48 @@ async fn duplicated_batches_arrive_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_batches_never_arrive() {
-    let (ext, t) = run_with(TelemetryFaults { drop_every: Some(1), ..Default::default() }).await;
+    let (ext, t) = run_with(TelemetryFaults {
+        drop_every: Some(1),
+        ..Default::default()
+    })
+    .await;
     assert!(ext.telemetry("tel").is_empty());
-    let dropped = t.filter(|e| matches!(e.kind, EventKind::TelemetryBatch { dropped: true, .. })).count();
+    let dropped = t
+        .filter(|e| matches!(e.kind, EventKind::TelemetryBatch { dropped: true, .. }))
+        .count();
     assert!(dropped > 0, "{t}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_batches_arrive_late_but_arrive() {
     let ext = ExtDir::new();
-    let faults = TelemetryFaults { delay: Duration::from_millis(300), ..Default::default() };
+    let faults = TelemetryFaults {
+        delay: Duration::from_millis(300),
+        ..Default::default()
+    };
     let platform = builder(&ext)
         .env("FIXTURE_EXT_TELEMETRY", "1")
         .extension(ext.extension("tel"))
-        .faults(Faults { telemetry: faults, ..Default::default() })
+        .faults(Faults {
+            telemetry: faults,
+            ..Default::default()
+        })
         .build()
         .await
         .expect("platform");
-    let r = platform.invoke(event(json!({})), InvokeOptions::default()).await.expect("invoke");
+    let r = platform
+        .invoke(event(json!({})), InvokeOptions::default())
+        .await
+        .expect("invoke");
     // The runtimeDone of this invocation comes in a delayed batch, after the invocation ended.
     let arrived = wait_until(Duration::from_secs(20), || {
         let records = ext.telemetry("tel");
         records
             .iter()
-            .any(|x| x["type"] == "platform.runtimeDone" && x["record"]["requestId"] == r.request_id.as_str())
+            .any(|x| {
+                x["type"] == "platform.runtimeDone"
+                    && x["record"]["requestId"] == r.request_id.as_str()
+            })
             .then_some(())
     });
     assert!(arrived.is_some(), "{:#?}", ext.telemetry("tel"));

@@ -20,7 +20,10 @@ impl Response {
     /// A header's value (name case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body as JSON (`Null` if it is not JSON).
@@ -58,10 +61,19 @@ pub fn request(
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("bad status line {status_line:?}")))?;
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad status line {status_line:?}"),
+            )
+        })?;
     let headers = read_headers(&mut reader)?;
     let body = read_body(&mut reader, &headers)?;
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// A request read by [`read_request`].
@@ -84,17 +96,28 @@ pub fn read_request(stream: &mut TcpStream) -> io::Result<Request> {
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
     let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad request line {line:?}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad request line {line:?}"),
+        ));
     };
     let (method, path) = (method.to_string(), path.to_string());
     let headers = read_headers(&mut reader)?;
     let body = read_body(&mut reader, &headers)?;
-    Ok(Request { method, path, headers, body })
+    Ok(Request {
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 /// Answers a request with a status and no body, closing the connection.
 pub fn respond(stream: &mut TcpStream, status: u16) -> io::Result<()> {
-    write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
     stream.flush()
 }
 
@@ -103,7 +126,10 @@ fn read_headers(reader: &mut impl BufRead) -> io::Result<Vec<(String, String)>> 
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "headers cut short"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "headers cut short",
+            ));
         }
         let line = line.trim_end();
         if line.is_empty() {
@@ -116,7 +142,12 @@ fn read_headers(reader: &mut impl BufRead) -> io::Result<Vec<(String, String)>> 
 }
 
 fn read_body(reader: &mut impl BufRead, headers: &[(String, String)]) -> io::Result<Vec<u8>> {
-    let get = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     if let Some(len) = get("content-length") {
         let len: usize = len
             .parse()

@@ -13,7 +13,9 @@ use std::sync::Mutex;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// The cargo target directory (`CARGO_TARGET_DIR`, else `<workspace>/target`).
@@ -21,7 +23,11 @@ pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => {
             let dir = PathBuf::from(dir);
-            if dir.is_absolute() { dir } else { workspace_root().join(dir) }
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
         }
         None => workspace_root().join("target"),
     }
@@ -35,7 +41,9 @@ pub fn bin_path(name: &str) -> PathBuf {
     if path.is_file() {
         return path;
     }
-    let _one_at_a_time = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one_at_a_time = BUILD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !path.is_file() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
@@ -45,7 +53,11 @@ pub fn bin_path(name: &str) -> PathBuf {
             .unwrap_or_else(|e| panic!("cannot run cargo build --bin {name}: {e}"));
         assert!(status.success(), "cargo build --bin {name} failed");
     }
-    assert!(path.is_file(), "{} missing after building it", path.display());
+    assert!(
+        path.is_file(),
+        "{} missing after building it",
+        path.display()
+    );
     path
 }
 
@@ -74,24 +86,33 @@ pub fn peers_required() -> bool {
 /// caller then skips its test.
 pub fn missing_peer(what: &str) {
     let msg = format!("real peer missing: {what} (run `eval \"$(tests/peers/install)\"`)");
-    assert!(!peers_required(), "{msg}; DDLAMBDA_REQUIRE_PEERS=1 forbids skipping");
+    assert!(
+        !peers_required(),
+        "{msg}; DDLAMBDA_REQUIRE_PEERS=1 forbids skipping"
+    );
     eprintln!("\n!!!!!!!! SKIPPING: {msg} !!!!!!!!\n");
 }
 
 /// The peers, or `None` (after [`missing_peer`]) when `DDLAMBDA_PEERS_DIR` is not a directory.
 pub fn peers() -> Option<Peers> {
-    let dir = std::env::var_os("DDLAMBDA_PEERS_DIR").map(PathBuf::from).filter(|d| d.is_dir());
+    let dir = std::env::var_os("DDLAMBDA_PEERS_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_dir());
     let Some(dir) = dir else {
         missing_peer("DDLAMBDA_PEERS_DIR");
         return None;
     };
-    let rie = std::env::var_os("DDLAMBDA_RIE").map(PathBuf::from).filter(|p| p.is_file());
+    let rie = std::env::var_os("DDLAMBDA_RIE")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file());
     Some(Peers { dir, rie })
 }
 
 /// The AWS RIE binary, or `None` (after [`missing_peer`]).
 pub fn rie() -> Option<PathBuf> {
-    let rie = std::env::var_os("DDLAMBDA_RIE").map(PathBuf::from).filter(|p| p.is_file());
+    let rie = std::env::var_os("DDLAMBDA_RIE")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file());
     if rie.is_none() {
         missing_peer("DDLAMBDA_RIE (the AWS Runtime Interface Emulator)");
     }

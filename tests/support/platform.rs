@@ -26,7 +26,9 @@ pub struct ExtDir {
 impl ExtDir {
     /// A fresh directory.
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")) }
+        Self {
+            dir: tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")),
+        }
     }
 
     /// The directory (give it to extensions as `FIXTURE_EXT_DIR`).
@@ -43,21 +45,30 @@ impl ExtDir {
     pub fn extension(&self, name: &str) -> PathBuf {
         let link = self.path().join("opt").join(name);
         if !link.exists() {
-            std::fs::create_dir_all(self.path().join("opt")).unwrap_or_else(|e| panic!("mkdir: {e}"));
-            std::os::unix::fs::symlink(fixture_ext(), &link).unwrap_or_else(|e| panic!("symlink: {e}"));
+            std::fs::create_dir_all(self.path().join("opt"))
+                .unwrap_or_else(|e| panic!("mkdir: {e}"));
+            std::os::unix::fs::symlink(fixture_ext(), &link)
+                .unwrap_or_else(|e| panic!("symlink: {e}"));
         }
         link
     }
 
     /// Everything extension `name` recorded: `{"t_ms", "name", "kind", "data"}` objects.
     pub fn records(&self, name: &str) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.path().join(format!("{name}.jsonl"))).unwrap_or_default();
-        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        let text =
+            std::fs::read_to_string(self.path().join(format!("{name}.jsonl"))).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     /// The `data` of every record of one kind.
     pub fn of_kind(&self, name: &str, kind: &str) -> Vec<Value> {
-        self.records(name).into_iter().filter(|r| r["kind"] == kind).map(|r| r["data"].clone()).collect()
+        self.records(name)
+            .into_iter()
+            .filter(|r| r["kind"] == kind)
+            .map(|r| r["data"].clone())
+            .collect()
     }
 
     /// The events (`/next` answers) extension `name` received.

@@ -176,14 +176,16 @@ impl Pathway {
     /// Finds the parent pathway in a `_datadog` carrier: [`PATHWAY_KEY`] first, then the legacy
     /// key (as raw bytes carried in a JSON string, then as base64). `None` means "no parent".
     pub fn from_carrier(carrier: &serde_json::Map<String, serde_json::Value>) -> Option<Self> {
-        if let Some(p) = carrier
-            .get(PATHWAY_KEY)
-            .and_then(|v| v.as_str())
-            .and_then(|s| Self::from_base64(s).ok())
-        {
+        let text = |k: &str| carrier.get(k).and_then(|v| v.as_str());
+        Self::from_carrier_values(text(PATHWAY_KEY), text(LEGACY_PATHWAY_KEY))
+    }
+
+    /// [`Self::from_carrier`] for callers that already hold the two values.
+    pub fn from_carrier_values(current: Option<&str>, legacy: Option<&str>) -> Option<Self> {
+        if let Some(p) = current.and_then(|s| Self::from_base64(s).ok()) {
             return Some(p);
         }
-        let legacy = carrier.get(LEGACY_PATHWAY_KEY)?.as_str()?;
+        let legacy = legacy?;
         Self::decode(legacy.as_bytes())
             .ok()
             .or_else(|| Self::from_base64(legacy).ok())

@@ -171,8 +171,25 @@ pub mod __private {
         message = "a `#[ddlambda::handler]` function returns a `Result<_, _>`, not `{Self}`",
         label = "expected `Result<_, _>`"
     )]
-    pub trait HandlerResult {}
-    impl<R, E> HandlerResult for Result<R, E> {}
+    pub trait HandlerResult: Sized {
+        type Ok;
+        type Err;
+        fn into_result(self) -> Result<Self::Ok, Self::Err>;
+        fn from_result(result: Result<Self::Ok, Self::Err>) -> Self;
+    }
+    impl<R, E> HandlerResult for Result<R, E> {
+        type Ok = R;
+        type Err = E;
+        fn into_result(self) -> Self {
+            self
+        }
+        fn from_result(result: Self) -> Self {
+            result
+        }
+    }
+
+    /// Checks the argument type where it is written, for a precise error.
+    pub fn assert_event<E: HandlerEvent>() {}
 
     /// Pins the body's output type so `?` and `return` infer as in the original function.
     pub fn typed<R: HandlerResult, F: Future<Output = R>>(fut: F) -> F {

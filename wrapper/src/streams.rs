@@ -12,6 +12,9 @@
 //! follow datadog-lambda: `type:sqs` with the queue ARN as topic (also for SNS→SQS and
 //! EventBridge→SQS), `type:sns` with the TopicArn, `type:kinesis` with the stream ARN,
 //! `type:eventbridge` with the `detail-type` (and `exchange:<DD_DSM_EXCHANGE_NAME>` when set).
+//! Unlike datadog-lambda, which passes no size (0), consume checkpoints record the record's
+//! payload size (body plus message attributes, or the Kinesis data), as the tracers' own SQS and
+//! Kafka consumers do.
 //!
 //! **Which record a produce continues.** A produce is parented on the consume checkpoint of
 //! the record named by [`Parent`]: the default is [`Parent::FirstRecord`] (record 0, the record
@@ -23,6 +26,7 @@
 //! produce outside an invocation (at init) or with DSM off sets no checkpoint; the SDK hooks
 //! still inject the trace context the handler gave [`begin_invocation`].
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,7 +35,11 @@ use base64::engine::general_purpose::STANDARD;
 use ddlambda_wire::SpanContext;
 use ddlambda_wire::checkpoint::{Checkpoint, CheckpointBatch};
 use ddlambda_wire::pathway::{self, Pathway};
+use serde::Deserialize;
 use serde_json::{Map, Value};
+
+/// The carrier key in message attributes, SNS/EventBridge envelopes and Kinesis data.
+const DATADOG_KEY: &str = "_datadog";
 
 /// Data-streams settings, read once from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,9 +218,9 @@ fn record(r: &Value) -> Option<IncomingRecord> {
                 .and_then(Value::as_str)
                 .and_then(|d| STANDARD.decode(d).ok())
                 .unwrap_or_default();
-            let parent = serde_json::from_slice::<Value>(&data)
+            let parent = serde_json::from_slice::<WithCarrier>(&data)
                 .ok()
-                .and_then(|v| v.get("_datadog").and_then(carrier_pathway));
+                .and_then(|v| v.datadog?.pathway());
             (
                 "kinesis",
                 str_at(r, "eventSourceARN"),
@@ -242,6 +250,10 @@ fn sqs_record(r: &Value) -> (Option<Pathway>, u64) {
     if let Some(a) = attrs.and_then(|a| a.get("_datadog")) {
         return (attribute_carrier(a), size);
     }
+    // Most bodies carry no context: skip parsing them.
+    if !body.contains(DATADOG_KEY) {
+        return (None, size);
+    }
     let parent = serde_json::from_str::<Value>(body).ok().and_then(|b| {
         if b.get("Type").and_then(Value::as_str) == Some("Notification") {
             b.get("MessageAttributes")?
@@ -270,12 +282,39 @@ fn attribute_carrier(a: &Value) -> Option<Pathway> {
     let raw = text("Value")
         .or_else(|| text("stringValue"))
         .or_else(|| text("binaryValue"))?;
-    let json = if kind == "Binary" || text("binaryValue").is_some() {
-        STANDARD.decode(raw).ok()?
+    if kind == "Binary" || text("binaryValue").is_some() {
+        carrier_json(&STANDARD.decode(raw).ok()?)
     } else {
-        raw.as_bytes().to_vec()
-    };
-    carrier_pathway(&serde_json::from_slice(&json).ok()?)
+        carrier_json(raw.as_bytes())
+    }
+}
+
+/// The pathway keys of a `_datadog` carrier, read without building the whole map (the other
+/// keys are trace headers, skipped).
+#[derive(Deserialize)]
+struct CarrierKeys<'a> {
+    #[serde(rename = "dd-pathway-ctx-base64", borrow, default)]
+    current: Option<Cow<'a, str>>,
+    #[serde(rename = "dd-pathway-ctx", borrow, default)]
+    legacy: Option<Cow<'a, str>>,
+}
+
+impl CarrierKeys<'_> {
+    fn pathway(&self) -> Option<Pathway> {
+        Pathway::from_carrier_values(self.current.as_deref(), self.legacy.as_deref())
+    }
+}
+
+/// A JSON object that may hold a `_datadog` carrier (Kinesis data).
+#[derive(Deserialize)]
+struct WithCarrier<'a> {
+    #[serde(rename = "_datadog", borrow, default)]
+    datadog: Option<CarrierKeys<'a>>,
+}
+
+/// The pathway in a `_datadog` carrier given as JSON text.
+fn carrier_json(json: &[u8]) -> Option<Pathway> {
+    serde_json::from_slice::<CarrierKeys>(json).ok()?.pathway()
 }
 
 /// The pathway in a decoded `_datadog` carrier object.

@@ -181,35 +181,75 @@ impl ProcScope {
         limits
     }
 
-    /// One sample: threads, RSS and open descriptors over the scope's processes, and `/tmp`.
-    pub fn sample(&self, scratch: &mut Vec<u8>, pids: &mut Vec<u32>) -> Sample {
-        let mut s = Sample::default();
+    /// The processes to watch, into `pids`. `None` in the scope means the whole sandbox: every
+    /// process in `/proc` — unless there are more than [`SANDBOX_MAX_PROCESSES`], which means
+    /// this is no Lambda sandbox (a developer machine, the local platform) and only this
+    /// process's siblings and children are watched. Returns whether the list can change (and
+    /// is worth refreshing).
+    pub fn resolve(&self, pids: &mut Vec<u32>) -> bool {
         pids.clear();
-        match &self.pids {
-            Some(list) => pids.extend_from_slice(list),
-            None => {
-                if let Ok(dir) = fs::read_dir(&self.proc_root) {
-                    pids.extend(dir.flatten().filter_map(|e| {
-                        e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())
-                    }));
-                }
-            }
+        if let Some(list) = &self.pids {
+            pids.extend_from_slice(list);
+            return false;
         }
-        let page = page_size();
+        if let Ok(dir) = fs::read_dir(&self.proc_root) {
+            pids.extend(
+                dir.flatten()
+                    .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())),
+            );
+        }
+        if pids.len() <= SANDBOX_MAX_PROCESSES {
+            return true;
+        }
+        let me = std::process::id();
+        let parent = std::os::unix::process::parent_id();
+        let mut scratch = Vec::new();
         let mut path = self.proc_root.clone();
-        for pid in pids.iter() {
+        pids.retain(|pid| {
             path.push(pid.to_string());
             path.push("stat");
-            if read_small(&path, scratch)
-                && let Some((threads, rss_pages)) = parse_pid_stat(scratch)
-            {
-                s.threads += threads;
-                s.rss_bytes += rss_pages * page;
-            }
+            let ppid = read_small(&path, &mut scratch)
+                .then(|| parse_ppid(&scratch))
+                .flatten();
             path.pop();
-            path.push("fd");
-            if let Ok(dir) = fs::read_dir(&path) {
-                s.fds += dir.count() as u64;
+            path.pop();
+            *pid == me || ppid.is_some_and(|pp| pp == parent || pp == me)
+        });
+        false
+    }
+
+    /// One sample over `pids`: threads, RSS and open descriptors, and `/tmp`.
+    ///
+    /// Per process: `stat` of `/proc/<pid>/task` (its link count is threads + 2) and of
+    /// `/proc/<pid>/fd` (its size is the descriptor count on Linux ≥ 6.2; older kernels report
+    /// 0 and the directory is counted instead), and `/proc/<pid>/statm` for RSS.
+    pub fn sample(&self, pids: &[u32], scratch: &mut Vec<u8>) -> Sample {
+        use std::os::unix::fs::MetadataExt;
+        let mut s = Sample::default();
+        let page = page_size();
+        let fd_size_counts = is_procfs(&self.proc_root);
+        let mut path = self.proc_root.clone();
+        for pid in pids {
+            path.push(pid.to_string());
+            path.push("task");
+            if let Ok(m) = fs::metadata(&path) {
+                s.threads += m.nlink().saturating_sub(2);
+            }
+            path.set_file_name("fd");
+            match fs::metadata(&path) {
+                Ok(m) if fd_size_counts && m.size() > 0 => s.fds += m.size(),
+                Ok(_) => {
+                    if let Ok(dir) = fs::read_dir(&path) {
+                        s.fds += dir.count() as u64;
+                    }
+                }
+                Err(_) => {}
+            }
+            path.set_file_name("statm");
+            if read_small(&path, scratch)
+                && let Some(rss_pages) = parse_statm_rss(scratch)
+            {
+                s.rss_bytes += rss_pages * page;
             }
             path.pop();
             path.pop();
@@ -220,6 +260,32 @@ impl ProcScope {
         }
         s
     }
+}
+
+/// More processes than this in `/proc` is no Lambda sandbox (which runs the runtime, its
+/// children and a few extensions).
+pub const SANDBOX_MAX_PROCESSES: usize = 64;
+/// In a sandbox the process list is re-read every this many samples (100 ms).
+const REFRESH_EVERY: u32 = 10;
+
+/// Resident pages, the second field of `/proc/<pid>/statm`.
+fn parse_statm_rss(buf: &[u8]) -> Option<u64> {
+    std::str::from_utf8(buf)
+        .ok()?
+        .split_ascii_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The parent pid (field 4) of `/proc/<pid>/stat`, counted after the command name's last `)`.
+fn parse_ppid(buf: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(buf).ok()?;
+    text[text.rfind(')')? + 1..]
+        .split_ascii_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn read_small(path: &Path, buf: &mut Vec<u8>) -> bool {
@@ -245,16 +311,16 @@ fn parse_cpu_fields<'a>(fields: impl Iterator<Item = &'a str>) -> CpuTicks {
     }
 }
 
-/// `num_threads` (field 20) and `rss` (field 24, pages) of `/proc/<pid>/stat`. The command
-/// name (field 2) may hold spaces and parentheses, so fields are counted after the last `)`.
-fn parse_pid_stat(buf: &[u8]) -> Option<(u64, u64)> {
-    let text = std::str::from_utf8(buf).ok()?;
-    let after = &text[text.rfind(')')? + 1..];
-    let mut fields = after.split_ascii_whitespace();
-    // After `)` the first field is field 3 (state).
-    let threads = fields.nth(20 - 3)?.parse().ok()?;
-    let rss = fields.nth(24 - 20 - 1)?.parse::<i64>().ok()?;
-    Some((threads, u64::try_from(rss).unwrap_or(0)))
+/// Whether `path` is a procfs mount (whose `fd` directories report their entry count as size).
+fn is_procfs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0) && st.f_type as i64 == PROC_SUPER_MAGIC
 }
 
 /// Used and total bytes of the file system holding `path`.
@@ -295,10 +361,16 @@ impl Sampler {
             async move {
                 let mut ticker = tokio::time::interval(PERIOD);
                 ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                let (mut scratch, mut pids) = (Vec::with_capacity(512), Vec::new());
+                let (mut scratch, mut pids) = (Vec::with_capacity(128), Vec::new());
+                let refresh = scope.resolve(&mut pids);
+                let mut n = 0u32;
                 while !stop.load(Ordering::Relaxed) {
                     ticker.tick().await;
-                    let sample = scope.sample(&mut scratch, &mut pids);
+                    n += 1;
+                    if refresh && n % REFRESH_EVERY == 0 {
+                        scope.resolve(&mut pids);
+                    }
+                    let sample = scope.sample(&pids, &mut scratch);
                     tx.send_modify(|p| p.raise(&sample));
                 }
             }
@@ -319,7 +391,9 @@ impl Sampler {
         self.task.abort();
         // One last sample, so even an invocation shorter than a period is measured.
         let mut peaks = *self.peaks.borrow();
-        peaks.raise(&self.scope.sample(&mut Vec::new(), &mut Vec::new()));
+        let mut pids = Vec::new();
+        self.scope.resolve(&mut pids);
+        peaks.raise(&self.scope.sample(&pids, &mut Vec::new()));
         let end = self.scope.snapshot();
         derive(&self.start, &end, &peaks, &self.limits, ticks_per_second())
     }
@@ -431,10 +505,16 @@ mod tests {
             for i in 0..fds {
                 fs::write(d.join("fd").join(i.to_string()), "").expect("write");
             }
+            // A directory's link count is 2 + its subdirectories, as procfs's `task` is
+            // 2 + threads.
+            for t in 0..threads {
+                fs::create_dir_all(d.join("task").join(t.to_string())).expect("mkdir");
+            }
+            fs::write(d.join("statm"), format!("9000 {rss} 100 10 0 500 0\n")).expect("write");
             fs::write(
                 d.join("stat"),
                 format!(
-                    "{pid} (my (odd) name) S 1 1 1 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 {threads} 0 100 1000000 {rss} 18446744073709551615 0 0 0"
+                    "{pid} (my (odd) name) S 1 1 1 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 {threads} 0"
                 ),
             )
             .expect("write");
@@ -450,7 +530,14 @@ mod tests {
             tmp: dir.path().to_path_buf(),
             pids: None,
         };
-        let s = scope.sample(&mut Vec::new(), &mut Vec::new());
+        let mut pids = Vec::new();
+        assert!(
+            scope.resolve(&mut pids),
+            "a small /proc is a sandbox, re-listed"
+        );
+        pids.sort_unstable();
+        assert_eq!(pids, [1, 7]);
+        let s = scope.sample(&pids, &mut Vec::new());
         assert_eq!(s.threads, 8);
         assert_eq!(s.fds, 6);
         assert_eq!(s.rss_bytes, 768 * page_size());
@@ -491,7 +578,7 @@ mod tests {
         end.rx_bytes += 10;
         end.tx_bytes += 5;
         let mut peaks = Peaks::default();
-        peaks.raise(&scope.sample(&mut Vec::new(), &mut Vec::new()));
+        peaks.raise(&scope.sample(&[7], &mut Vec::new()));
         let m: std::collections::HashMap<_, _> =
             derive(&start, &end, &peaks, &scope.limits(), 100.0)
                 .into_iter()
@@ -511,6 +598,37 @@ mod tests {
         assert_eq!((m["fd_use"], m["threads_use"]), (2.0, 5.0));
         assert_eq!((m["fd_max"], m["threads_max"]), (1024.0, 1024.0));
         assert!(m["tmp_max"] >= m["tmp_used"]);
+    }
+
+    #[test]
+    fn the_real_proc_counts_this_processs_descriptors_and_threads() {
+        let scope = ProcScope::default();
+        let me = std::process::id();
+        let s = scope.sample(&[me], &mut Vec::new());
+        let fds = fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0) as u64;
+        let threads = fs::read_dir("/proc/self/task")
+            .map(|d| d.count())
+            .unwrap_or(0) as u64;
+        // Other test threads may open or close descriptors and threads meanwhile.
+        assert!(s.fds.abs_diff(fds) <= 8, "{s:?} vs {fds}");
+        assert!(s.threads.abs_diff(threads) <= 8, "{s:?} vs {threads}");
+        assert!(s.rss_bytes > 0);
+        // On a machine with many processes only this one's family is watched.
+        let mut pids = Vec::new();
+        scope.resolve(&mut pids);
+        assert!(pids.contains(&me));
+        let total = fs::read_dir("/proc")
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+                    .count()
+            })
+            .unwrap_or(0);
+        if total > SANDBOX_MAX_PROCESSES {
+            assert!(pids.len() < total);
+        }
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::aggregate::metrics::MetricsAggregator;
 use crate::buffer::{Buffer, HeldItem, Scope};
 use crate::event::{Drain, Outgoing, TraceBatch};
 use crate::sinks::Sink;
@@ -71,6 +72,9 @@ pub struct Flusher<S: Sink> {
     running: tokio::sync::Mutex<()>,
     /// SHUTDOWN's deadline once known: caps every flush, including one already running.
     cap: watch::Sender<Option<Instant>>,
+    /// Where the counters go as extension metrics, and what was last reported.
+    loss_metrics: Option<Arc<MetricsAggregator>>,
+    reported: Mutex<stats::Snapshot>,
 }
 
 impl<S: Sink> Flusher<S> {
@@ -95,7 +99,17 @@ impl<S: Sink> Flusher<S> {
             last_flush: Mutex::new(None),
             running: tokio::sync::Mutex::new(()),
             cap: watch::Sender::new(None),
+            loss_metrics: None,
+            reported: Mutex::new(stats::Snapshot::default()),
         }
+    }
+
+    /// Reports the counters as `ddlambda.extension.*` counts through `metrics` at every flush
+    /// (what changed since the previous one; a flush's own losses go with the next flush, and
+    /// SHUTDOWN's are only logged).
+    pub fn with_loss_metrics(mut self, metrics: Arc<MetricsAggregator>) -> Self {
+        self.loss_metrics = Some(metrics);
+        self
     }
 
     /// Adds an aggregator drained at every flush.
@@ -242,6 +256,7 @@ impl<S: Sink> Flusher<S> {
 
     /// Carried items first (oldest data), then the buffer, then the aggregators.
     fn collect(&self, scope: Scope, final_flush: bool) -> Vec<Carried> {
+        self.report_counters();
         let mut items: Vec<Carried> = std::mem::take(&mut *lock(&self.carry));
         let held = self.buffer.take(scope);
         let first = lock(&self.cold_start).clone();
@@ -308,6 +323,26 @@ impl<S: Sink> Flusher<S> {
             }));
         }
         items
+    }
+
+    fn report_counters(&self) {
+        let Some(metrics) = &self.loss_metrics else {
+            return;
+        };
+        let now = self.counters.snapshot();
+        let before = std::mem::replace(&mut *lock(&self.reported), now);
+        let tags: Vec<String> = self
+            .tags
+            .pairs()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect();
+        let ts = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        for line in now.metric_lines(&before, &tags.join(",")) {
+            metrics.insert_datagram(line.as_bytes(), ts);
+        }
     }
 
     fn carry_over(&self, failed: Vec<Carried>, report: &mut FlushReport) {

@@ -78,6 +78,56 @@ impl Counters {
 }
 
 impl Snapshot {
+    /// DogStatsD lines counting what changed since `before`, one per non-zero delta, named
+    /// `ddlambda.extension.<counter>` and tagged with `tags` (`key:value`).
+    pub fn metric_lines(&self, before: &Snapshot, tags: &str) -> Vec<String> {
+        let pairs = [
+            (
+                "payloads_dropped_overflow",
+                self.overflow_payloads,
+                before.overflow_payloads,
+            ),
+            (
+                "spans_dropped_overflow",
+                self.overflow_spans,
+                before.overflow_spans,
+            ),
+            ("spans_disabled", self.disabled_spans, before.disabled_spans),
+            ("requests_sent", self.sent_requests, before.sent_requests),
+            ("spans_sent", self.sent_spans, before.sent_spans),
+            ("requests_retried", self.retries, before.retries),
+            ("requests_carried", self.carried, before.carried),
+            (
+                "requests_rejected",
+                self.rejected_requests,
+                before.rejected_requests,
+            ),
+            ("spans_rejected", self.rejected_spans, before.rejected_spans),
+            (
+                "spans_lost_at_shutdown",
+                self.lost_at_shutdown_spans,
+                before.lost_at_shutdown_spans,
+            ),
+            (
+                "spans_dropped_carry_overflow",
+                self.carry_overflow_spans,
+                before.carry_overflow_spans,
+            ),
+        ];
+        pairs
+            .into_iter()
+            .filter(|(_, now, then)| now > then)
+            .map(|(name, now, then)| {
+                let mut line = format!("ddlambda.extension.{name}:{}|c", now - then);
+                if !tags.is_empty() {
+                    line.push_str("|#");
+                    line.push_str(tags);
+                }
+                line
+            })
+            .collect()
+    }
+
     /// Whether anything was lost or refused (what deserves a warning rather than a debug line).
     pub fn has_losses(&self) -> bool {
         self.overflow_payloads
@@ -85,5 +135,33 @@ impl Snapshot {
             + self.lost_at_shutdown_requests
             + self.carry_overflow_requests
             > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_lines_carry_only_deltas() {
+        let before = Snapshot {
+            overflow_spans: 5,
+            sent_spans: 10,
+            ..Snapshot::default()
+        };
+        let now = Snapshot {
+            overflow_spans: 7,
+            sent_spans: 10,
+            retries: 1,
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            now.metric_lines(&before, "functionname:f"),
+            [
+                "ddlambda.extension.spans_dropped_overflow:2|c|#functionname:f",
+                "ddlambda.extension.requests_retried:1|c|#functionname:f",
+            ]
+        );
+        assert!(now.metric_lines(&now, "").is_empty());
     }
 }

@@ -139,7 +139,10 @@ impl TraceAgent {
                 Method::PUT | Method::POST => self.traces(req, path == "/v0.5/traces").await,
                 _ => method_not_allowed("PUT or POST"),
             },
-            "/info" => json(StatusCode::OK, info::body(self.checkpoints.is_some())),
+            "/info" => json(
+                StatusCode::OK,
+                info::body(self.checkpoints.is_some(), self.max_body_bytes),
+            ),
             "/v0.6/stats" => {
                 self.forward(req, ForwardKind::TracerStats, path.clone())
                     .await

@@ -99,6 +99,19 @@ impl ExtensionsApi {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<(HeaderMap, Bytes), ApiError> {
+        self.call_then(method, path, headers, body, || {}).await
+    }
+
+    /// [`Self::call`], running `queued` once the request is handed to the connection (so
+    /// work that must not delay the request starts right after it).
+    async fn call_then(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+        queued: impl FnOnce(),
+    ) -> Result<(HeaderMap, Bytes), ApiError> {
         let stream = TcpStream::connect(&self.addr)
             .await
             .map_err(|source| ApiError::Connect {
@@ -132,7 +145,10 @@ impl ExtensionsApi {
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ApiError::Protocol(format!("building {method} {path}: {e}")))?;
-        let resp = sender.send_request(req).await.map_err(http_err)?;
+        // hyper queues the request to the connection task when `send_request` is called.
+        let response = sender.send_request(req);
+        queued();
+        let resp = response.await.map_err(http_err)?;
         let (parts, body) = resp.into_parts();
         let bytes = body.collect().await.map_err(http_err)?.to_bytes();
         if !parts.status.is_success() {
@@ -182,12 +198,23 @@ impl ExtensionsApi {
 
     /// Long-polls the next event.
     pub async fn next(&self, extension_id: &str) -> Result<NextEvent, ApiError> {
+        self.next_then(extension_id, || {}).await
+    }
+
+    /// [`Self::next`], running `queued` as soon as the request is on its way (the first
+    /// `/next` ends init: what can wait, waits for it).
+    pub async fn next_then(
+        &self,
+        extension_id: &str,
+        queued: impl FnOnce(),
+    ) -> Result<NextEvent, ApiError> {
         let (_, body) = self
-            .call(
+            .call_then(
                 Method::GET,
                 "/2020-01-01/extension/event/next",
                 &[(EXTENSION_ID_HEADER, extension_id)],
                 None,
+                queued,
             )
             .await?;
         serde_json::from_slice(&body).map_err(|e| {

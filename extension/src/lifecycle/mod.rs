@@ -79,11 +79,13 @@ impl<S: Sink> Lifecycle<S> {
         let mut on_first_next = Some(on_first_next);
         loop {
             let event = {
-                let next = self.api.next(&self.extension_id);
+                let queued = on_first_next.take();
+                let next = self.api.next_then(&self.extension_id, move || {
+                    if let Some(f) = queued {
+                        f();
+                    }
+                });
                 tokio::pin!(next);
-                if let Some(f) = on_first_next.take() {
-                    f();
-                }
                 // Platform records keep flowing while `/next` long-polls.
                 loop {
                     tokio::select! {

@@ -352,8 +352,17 @@ impl FakeIntake {
         self.received.lock().unwrap().clone()
     }
 
-    /// Spans in every accepted (2xx) trace request.
+    /// Spans the tests sent (not those the extension writes from telemetry, e.g. the error
+    /// span of a timed-out invocation) in every accepted (2xx) trace request.
     pub fn accepted_spans(&self) -> Vec<libdd_trace_protobuf::pb::Span> {
+        self.all_accepted_spans()
+            .into_iter()
+            .filter(|s| s.meta.get("_dd.ddlambda.source").map(String::as_str) != Some("telemetry"))
+            .collect()
+    }
+
+    /// Every span in every accepted (2xx) trace request.
+    pub fn all_accepted_spans(&self) -> Vec<libdd_trace_protobuf::pb::Span> {
         use prost::Message;
         self.received()
             .into_iter()

@@ -98,14 +98,14 @@ pub(super) async fn register(shared: Arc<Shared>, req: Request<Incoming>) -> Htt
         // Internal extensions cannot receive SHUTDOWN; the runtime gets SIGTERM instead.
         ext.shutdown = ext.external && events.iter().any(|e| e == "SHUTDOWN");
         ext.account_id_feature = account_id_feature;
+        shared
+            .timeline
+            .record(Actor::Extension(name.clone()), EventKind::Registered, None);
         Ok(())
     });
     if let Err((status, kind, msg)) = registered {
         return error(status, kind, msg);
     }
-    shared
-        .timeline
-        .record(Actor::Extension(name), EventKind::Registered, None);
     let cfg = &shared.config;
     let mut body = json!({
         "functionName": cfg.function_name,
@@ -136,18 +136,18 @@ pub(super) async fn next(shared: Arc<Shared>, req: Request<Incoming>) -> HttpRes
         let ext = s.extension_by_id(&id)?;
         ext.busy = false;
         ext.ready = true;
-        Some((generation, ext.name.clone()))
+        // Recorded before the change is published, so the timeline keeps cause before effect.
+        let actor = Actor::Extension(ext.name.clone());
+        shared.timeline.record(actor, EventKind::Next, None);
+        Some(generation)
     });
-    let Some((generation, name)) = known else {
+    let Some(generation) = known else {
         return error(
             StatusCode::FORBIDDEN,
             "Extension.UnknownExtensionIdentifier",
             "unknown extension identifier",
         );
     };
-    shared
-        .timeline
-        .record(Actor::Extension(name.clone()), EventKind::Next, None);
     let event = shared
         .state
         .wait_for(|s| {
@@ -160,22 +160,22 @@ pub(super) async fn next(shared: Arc<Shared>, req: Request<Incoming>) -> HttpRes
             }
             let event = ext.queue.pop_front()?;
             ext.busy = true;
+            let kind = if event.shutdown {
+                ExtensionEventKind::Shutdown
+            } else {
+                ExtensionEventKind::Invoke
+            };
+            shared.timeline.record(
+                Actor::Extension(ext.name.clone()),
+                EventKind::ExtensionEvent { event: kind },
+                event.request_id.as_deref(),
+            );
             Some(Some(event))
         })
         .await;
     let Some(event) = event else {
         return error(StatusCode::GONE, "Extension.Reset", "the sandbox was reset");
     };
-    let kind = if event.shutdown {
-        ExtensionEventKind::Shutdown
-    } else {
-        ExtensionEventKind::Invoke
-    };
-    shared.timeline.record(
-        Actor::Extension(name),
-        EventKind::ExtensionEvent { event: kind },
-        event.request_id.as_deref(),
-    );
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/json")
@@ -218,17 +218,17 @@ pub(super) async fn report_error(
         }
         let ext = s.extension_by_id(&id).ok_or(StatusCode::FORBIDDEN)?;
         ext.error = Some(error_type.clone());
-        Ok(ext.name.clone())
+        shared.timeline.record(
+            Actor::Extension(ext.name.clone()),
+            EventKind::ErrorReported {
+                error_type: error_type.clone(),
+            },
+            None,
+        );
+        Ok(())
     });
     match name {
-        Ok(name) => {
-            shared.timeline.record(
-                Actor::Extension(name),
-                EventKind::ErrorReported { error_type },
-                None,
-            );
-            accepted()
-        }
+        Ok(()) => accepted(),
         Err(status) => error(
             status,
             "InvalidStateTransition",

@@ -17,12 +17,13 @@ pub(super) async fn next(shared: Arc<Shared>) -> HttpResponse {
     let generation = shared.state.update(|s| {
         // A `/next` while an answer is owed abandons nothing: the invocation stays open
         // until it is answered or times out, as on Lambda.
+        // Recorded before the change is published, so the timeline keeps cause before effect.
+        shared
+            .timeline
+            .record(Actor::Runtime, EventKind::Next, None);
         s.runtime.ready = true;
         s.generation
     });
-    shared
-        .timeline
-        .record(Actor::Runtime, EventKind::Next, None);
     let pending = shared
         .state
         .wait_for(|s| {
@@ -31,17 +32,17 @@ pub(super) async fn next(shared: Arc<Shared>) -> HttpResponse {
             }
             let p = s.runtime.pending.take()?;
             s.runtime.current = Some(p.request_id.clone());
+            shared.timeline.record(
+                Actor::Runtime,
+                EventKind::EventDelivered,
+                Some(&p.request_id),
+            );
             Some(Some(p))
         })
         .await;
     let Some(p) = pending else {
         return error(StatusCode::GONE, "Runtime.Reset", "the sandbox was reset");
     };
-    shared.timeline.record(
-        Actor::Runtime,
-        EventKind::EventDelivered,
-        Some(&p.request_id),
-    );
     let mut resp = Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/json")
@@ -83,7 +84,10 @@ pub(super) async fn response(
                 .to_string()
                 .into(),
         };
-        return match settle(&shared, id, answer) {
+        let kind = EventKind::FunctionError {
+            error_type: "Function.ResponseSizeTooLarge".into(),
+        };
+        return match settle(&shared, id, answer, kind) {
             Ok(()) => error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Function.ResponseSizeTooLarge",
@@ -93,13 +97,13 @@ pub(super) async fn response(
         };
     };
     let bytes = payload.len();
-    match settle(&shared, id, Answer::Response(payload)) {
-        Ok(()) => {
-            shared
-                .timeline
-                .record(Actor::Runtime, EventKind::Response { bytes }, Some(id));
-            accepted()
-        }
+    match settle(
+        &shared,
+        id,
+        Answer::Response(payload),
+        EventKind::Response { bytes },
+    ) {
+        Ok(()) => accepted(),
         Err(resp) => *resp,
     }
 }
@@ -119,19 +123,15 @@ pub(super) async fn error_report(
         );
     };
     let error_type = error_type(header_type, &payload);
-    let answer = Answer::Error {
+    let kind = EventKind::FunctionError {
         error_type: error_type.clone(),
+    };
+    let answer = Answer::Error {
+        error_type,
         body: payload,
     };
-    match settle(&shared, id, answer) {
-        Ok(()) => {
-            shared.timeline.record(
-                Actor::Runtime,
-                EventKind::FunctionError { error_type },
-                Some(id),
-            );
-            accepted()
-        }
+    match settle(&shared, id, answer, kind) {
+        Ok(()) => accepted(),
         Err(resp) => *resp,
     }
 }
@@ -145,7 +145,14 @@ pub(super) async fn init_error(shared: Arc<Shared>, req: Request<Incoming>) -> H
         if s.phase != Phase::Init {
             return false;
         }
-        s.runtime.init_error = Some((error_type.clone(), payload));
+        shared.timeline.record(
+            Actor::Runtime,
+            EventKind::ErrorReported {
+                error_type: error_type.clone(),
+            },
+            None,
+        );
+        s.runtime.init_error = Some((error_type, payload));
         true
     });
     if !accepted_now {
@@ -155,11 +162,6 @@ pub(super) async fn init_error(shared: Arc<Shared>, req: Request<Incoming>) -> H
             "init/error is only valid during init",
         );
     }
-    shared.timeline.record(
-        Actor::Runtime,
-        EventKind::ErrorReported { error_type },
-        None,
-    );
     accepted()
 }
 
@@ -178,7 +180,12 @@ fn error_type(header: Option<String>, body: &Bytes) -> String {
 }
 
 /// Records the answer to the current invocation, or says why it cannot be accepted.
-fn settle(shared: &Shared, id: &str, answer: Answer) -> Result<(), Box<HttpResponse>> {
+fn settle(
+    shared: &Shared,
+    id: &str,
+    answer: Answer,
+    event: EventKind,
+) -> Result<(), Box<HttpResponse>> {
     shared.state.update(|s| {
         if s.runtime.current.as_deref() != Some(id) {
             return Err(Box::new(super::error(
@@ -187,6 +194,7 @@ fn settle(shared: &Shared, id: &str, answer: Answer) -> Result<(), Box<HttpRespo
                 &format!("{id} is not the invocation in progress"),
             )));
         }
+        shared.timeline.record(Actor::Runtime, event, Some(id));
         s.runtime.current = None;
         s.runtime.answer = Some((id.to_string(), answer));
         Ok(())

@@ -28,12 +28,19 @@ const ECHOED_ENV: &[&str] = &[
 ];
 
 fn main() {
-    let api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_else(|_| fail("AWS_LAMBDA_RUNTIME_API unset"));
+    let api = std::env::var("AWS_LAMBDA_RUNTIME_API")
+        .unwrap_or_else(|_| fail("AWS_LAMBDA_RUNTIME_API unset"));
     let api = api.trim_start_matches("http://").to_string();
     match std::env::var("FIXTURE_INIT").unwrap_or_default().as_str() {
         "init_error" => {
-            let body = json!({"errorMessage": "fixture init failed", "errorType": "Fixture.InitError"});
-            let _ = post(&api, "/2018-06-01/runtime/init/error", "Fixture.InitError", &body.to_string().into_bytes());
+            let body =
+                json!({"errorMessage": "fixture init failed", "errorType": "Fixture.InitError"});
+            let _ = post(
+                &api,
+                "/2018-06-01/runtime/init/error",
+                "Fixture.InitError",
+                &body.to_string().into_bytes(),
+            );
             std::process::exit(1);
         }
         "crash" => std::process::exit(3),
@@ -45,12 +52,22 @@ fn main() {
     }
     let mut hoard: Vec<Vec<u8>> = Vec::new();
     loop {
-        let next = request(&api, "GET", "/2018-06-01/runtime/invocation/next", &[], b"", None)
-            .unwrap_or_else(|e| fail(&format!("next: {e}")));
+        let next = request(
+            &api,
+            "GET",
+            "/2018-06-01/runtime/invocation/next",
+            &[],
+            b"",
+            None,
+        )
+        .unwrap_or_else(|e| fail(&format!("next: {e}")));
         if next.status != 200 {
             fail(&format!("next answered {}", next.status));
         }
-        let id = next.header("lambda-runtime-aws-request-id").unwrap_or_default().to_string();
+        let id = next
+            .header("lambda-runtime-aws-request-id")
+            .unwrap_or_default()
+            .to_string();
         let event: Value = serde_json::from_slice(&next.body).unwrap_or(Value::Null);
         for line in event["log"].as_array().into_iter().flatten() {
             println!("{}", line.as_str().unwrap_or_default());
@@ -83,7 +100,11 @@ fn main() {
                 }
                 let env: serde_json::Map<String, Value> = ECHOED_ENV
                     .iter()
-                    .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_string(), Value::String(v))))
+                    .filter_map(|k| {
+                        std::env::var(k)
+                            .ok()
+                            .map(|v| ((*k).to_string(), Value::String(v)))
+                    })
                     .collect();
                 let h = |name: &str| next.header(name).map(String::from);
                 let body = json!({
@@ -109,7 +130,14 @@ fn post(api: &str, path: &str, error_type: &str, body: &[u8]) -> std::io::Result
     } else {
         &[("Lambda-Runtime-Function-Error-Type", error_type)]
     };
-    request(api, "POST", path, headers, body, Some(Duration::from_secs(30)))
+    request(
+        api,
+        "POST",
+        path,
+        headers,
+        body,
+        Some(Duration::from_secs(30)),
+    )
 }
 
 fn hang() -> ! {

@@ -24,9 +24,14 @@ use syn::{FnArg, ItemFn, ReturnType, parse_macro_input};
 pub fn handler(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = TokenStream2::from(attr);
     let function = parse_macro_input!(item as ItemFn);
-    match expand(attr, function) {
+    match expand(attr, function.clone()) {
         Ok(tokens) => tokens.into(),
-        Err(error) => error.to_compile_error().into(),
+        // The function as written stays, so the error is the only one reported.
+        Err(error) => {
+            let mut tokens = error.to_compile_error();
+            tokens.extend(quote!(#function));
+            tokens.into()
+        }
     }
 }
 
@@ -88,7 +93,7 @@ fn expand(attr: TokenStream2, function: ItemFn) -> syn::Result<TokenStream2> {
     }
 
     let check_event = quote_spanned! {event_type.span()=>
-        let _ = ::ddlambda::__private::HandlerEvent::context(&#event);
+        ::ddlambda::__private::assert_event::<#event_type>();
     };
     let typed = quote_spanned! {return_type.span()=>
         ::ddlambda::__private::typed::<#return_type, _>
@@ -116,15 +121,24 @@ fn expand(attr: TokenStream2, function: ItemFn) -> syn::Result<TokenStream2> {
                 }))
                 .await;
             match __ddlambda_outcome {
-                ::core::result::Result::Ok(::core::result::Result::Ok(value)) => {
-                    #call.ok();
-                    ::core::result::Result::Ok(value)
-                }
-                ::core::result::Result::Ok(::core::result::Result::Err(error)) => {
-                    #[allow(clippy::needless_borrow)]
-                    let described = (&&::ddlambda::__private::ErrorRef(&error)).__ddlambda_describe();
-                    #call.err(described);
-                    ::core::result::Result::Err(error)
+                ::core::result::Result::Ok(result) => {
+                    match ::ddlambda::__private::HandlerResult::into_result(result) {
+                        ::core::result::Result::Ok(value) => {
+                            #call.ok();
+                            ::ddlambda::__private::HandlerResult::from_result(
+                                ::core::result::Result::Ok(value),
+                            )
+                        }
+                        ::core::result::Result::Err(error) => {
+                            #[allow(clippy::needless_borrow)]
+                            let described =
+                                (&&::ddlambda::__private::ErrorRef(&error)).__ddlambda_describe();
+                            #call.err(described);
+                            ::ddlambda::__private::HandlerResult::from_result(
+                                ::core::result::Result::Err(error),
+                            )
+                        }
+                    }
                 }
                 ::core::result::Result::Err(panic) => #call.panicked(panic),
             }

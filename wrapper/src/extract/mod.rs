@@ -371,7 +371,8 @@ impl Chain {
         })
     }
 
-    fn builtins_from_env() -> Self {
+    /// The built-ins configured from the environment, ignoring `DD_TRACE_EXTRACTOR`.
+    pub fn builtins_from_env() -> Self {
         Self {
             custom: None,
             propagator: Propagator::from_env(),

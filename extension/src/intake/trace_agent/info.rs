@@ -4,9 +4,10 @@ use ddlambda_wire::invocation::CHECKPOINTS_PATH;
 
 /// The `/info` body. Tracers read `endpoints` to pick a protocol (ddtrace computes client
 /// stats only once `/v0.6/stats` is listed) and `client_drop_p0s` to decide whether they may
-/// drop unsampled traces themselves: false, since this agent counts and forwards everything it
-/// is sent and computes no stats from it.
-pub(super) fn body(checkpoints: bool) -> String {
+/// drop unsampled traces themselves: false here, because the backend computes APM stats from
+/// the spans this agent forwards (`_dd.compute_stats`), unsampled ones included; a tracer that
+/// dropped them would make those stats undercount.
+pub(super) fn body(checkpoints: bool, max_body_bytes: usize) -> String {
     let mut endpoints = vec![
         "/v0.4/traces",
         "/v0.5/traces",
@@ -25,10 +26,8 @@ pub(super) fn body(checkpoints: bool) -> String {
         "span_meta_structs": false,
         "long_running_spans": false,
         "config": {
-            "statsd_port": 8125,
-            "receiver_port": 8126,
             "default_env": "none",
-            "max_request_bytes": super::DEFAULT_MAX_BODY_BYTES,
+            "max_request_bytes": max_body_bytes,
         },
     })
     .to_string()

@@ -292,6 +292,7 @@ async fn info_answers_any_method_and_lists_what_is_served() {
         // Without a data-streams aggregator the checkpoints route is not advertised.
         assert!(!endpoints.contains(&CHECKPOINTS_PATH));
         assert_eq!(info["client_drop_p0s"], false);
+        assert_eq!(info["config"]["max_request_bytes"], DEFAULT_MAX_BODY_BYTES);
     }
 }
 

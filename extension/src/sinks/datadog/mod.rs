@@ -81,7 +81,13 @@ impl DatadogSink {
         }
         let resp = req.body(body).send().await.map_err(|e| {
             // reqwest's error text names the URL, never the headers: no key leaks.
-            SendError::Retryable(format!("POST {url}: {}", error_chain(&e)))
+            let text = format!("POST {url}: {}", error_chain(&e));
+            if e.is_builder() {
+                // E.g. a tracer header that is not a valid header value: retrying cannot help.
+                SendError::Rejected(text)
+            } else {
+                SendError::Retryable(text)
+            }
         })?;
         classify(url, resp.status())
     }

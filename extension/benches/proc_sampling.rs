@@ -1,0 +1,142 @@
+//! What the `/proc` sampler costs a function, measured in one run against baselines from the
+//! same run:
+//!
+//! 1. one 10 ms sample (`ProcScope::sample`): a Lambda-like sandbox (this process and three
+//!    children) and every process of this machine, the worst case;
+//! 2. the sampler's own CPU time while it runs at its 10 ms period (process CPU over wall time,
+//!    the bench thread asleep);
+//! 3. a CPU-bound "handler" timed with and without the sampler running beside it, alternating
+//!    rounds; the ratio is the slowdown the function would see.
+//!
+//! `cargo bench -p ddlambda-extension --bench proc_sampling`
+
+use std::hint::black_box;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use ddlambda_extension::enhanced::process::{ProcScope, Sampler};
+
+/// Kills the child by its PID when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn per_sample(scope: &ProcScope, n: u32) -> (Duration, usize) {
+    let (mut scratch, mut pids) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        black_box(scope.sample(&mut scratch, &mut pids));
+    }
+    let t = Instant::now();
+    for _ in 0..n {
+        black_box(scope.sample(&mut scratch, &mut pids));
+    }
+    (t.elapsed() / n, pids.len())
+}
+
+/// A fixed CPU-bound workload (~100-200 ms).
+fn handler() -> Duration {
+    let t = Instant::now();
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..60_000_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    black_box(x);
+    t.elapsed()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let children: Vec<Guard> = (0..3)
+        .filter_map(|_| Command::new("sleep").arg("120").spawn().ok().map(Guard))
+        .collect();
+    let mut pids = vec![std::process::id()];
+    pids.extend(children.iter().map(|c| c.0.id()));
+    let sandbox = ProcScope {
+        pids: Some(pids),
+        ..ProcScope::default()
+    };
+    let machine = ProcScope::default();
+
+    let (t_sandbox, n_sandbox) = per_sample(&sandbox, 2000);
+    let (t_machine, n_machine) = per_sample(&machine, 200);
+    let period = ddlambda_extension::enhanced::process::PERIOD;
+    println!(
+        "one sample, {n_sandbox} processes (Lambda-like): {:.1} µs ({:.2} % of the 10 ms period)",
+        t_sandbox.as_secs_f64() * 1e6,
+        t_sandbox.as_secs_f64() / period.as_secs_f64() * 100.0
+    );
+    println!(
+        "one sample, {n_machine} processes (this whole machine): {:.1} µs ({:.2} % of the period)",
+        t_machine.as_secs_f64() * 1e6,
+        t_machine.as_secs_f64() / period.as_secs_f64() * 100.0
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    // 2. The sampler's CPU while the rest of the process sleeps.
+    let idle_cpu = {
+        let c0 = cpu_time();
+        std::thread::sleep(Duration::from_secs(2));
+        cpu_time() - c0
+    };
+    let sampler_cpu = {
+        let _enter = rt.enter();
+        let sampler = Sampler::start(sandbox.clone());
+        let c0 = cpu_time();
+        std::thread::sleep(Duration::from_secs(2));
+        let used = cpu_time() - c0;
+        drop(sampler.finish());
+        used
+    };
+    let per_s = |d: Duration| d.as_secs_f64() * 1e3 / 2.0;
+    println!(
+        "sampler CPU: {:.2} ms per second of invocation ({:.2} % of one core); idle baseline {:.2} ms/s",
+        per_s(sampler_cpu),
+        per_s(sampler_cpu) / 10.0,
+        per_s(idle_cpu)
+    );
+
+    // 3. The handler's wall time with and without the sampler, alternating rounds.
+    handler();
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        without.push(handler().as_secs_f64());
+        let _enter = rt.enter();
+        let sampler = Sampler::start(sandbox.clone());
+        with.push(handler().as_secs_f64());
+        drop(sampler.finish());
+    }
+    let (a, b) = (median(without), median(with));
+    println!(
+        "handler: {:.1} ms without, {:.1} ms with the sampler: ratio {:.4} (median of 7 alternating rounds)",
+        a * 1e3,
+        b * 1e3,
+        b / a
+    );
+    drop(children);
+}

@@ -1,0 +1,189 @@
+//! AWS's own emulator as a second referee: the fixture function and an extension under the
+//! Runtime Interface Emulator, without Docker. A private mount namespace (`unshare -m`) puts a
+//! temporary directory over `/opt` holding `extensions/<name>`; the RIE discovers it there as
+//! Lambda would. Invoke once, SIGTERM the RIE, and check the extension registered, got INVOKE
+//! and SHUTDOWN, and exited inside the deadline.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ddlambda_tests::http::request;
+use ddlambda_tests::platform::{ExtDir, fixture_ext, fixture_fn};
+use ddlambda_tests::{ChildGuard, bin_path, free_port, rie, target_dir, wait_until};
+use serde_json::Value;
+
+/// The extension the smoke test runs: the fixture extension, which records what it sees.
+fn smoke_extension() -> PathBuf {
+    fixture_ext()
+}
+
+struct RieRun {
+    log: String,
+    invoke_status: u16,
+    invoke_body: Value,
+    exited: bool,
+}
+
+/// Runs `extension` (as `/opt/extensions/<name>`) and the fixture function under the RIE:
+/// one invocation, then SIGTERM.
+fn run_under_rie(rie: &Path, extension: &Path, name: &str, env: &[(&str, String)]) -> RieRun {
+    let opt = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(opt.path().join("extensions")).expect("mkdir");
+    std::fs::copy(extension, opt.path().join("extensions").join(name)).expect("copy extension");
+    let log_path = opt.path().join("rie.log");
+    let log = File::create(&log_path).expect("log file");
+    let (invoke_port, api_port) = (free_port(), free_port());
+    let script = format!(
+        "mount --bind '{}' /opt && exec '{}' --log-level debug --runtime-interface-emulator-address 127.0.0.1:{invoke_port} \
+         --runtime-api-address 127.0.0.1:{api_port} '{}'",
+        opt.path().display(),
+        rie.display(),
+        fixture_fn().display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut guard = ChildGuard::spawn(&mut cmd).expect("start the RIE under unshare");
+    let addr = format!("127.0.0.1:{invoke_port}");
+    let ready = wait_until(Duration::from_secs(30), || {
+        std::net::TcpStream::connect(&addr).ok()
+    });
+    assert!(
+        ready.is_some(),
+        "the RIE never listened:\n{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    let resp = request(
+        &addr,
+        "POST",
+        "/2015-03-31/functions/function/invocations",
+        &[("Content-Type", "application/json")],
+        br#"{"smoke": true}"#,
+        Some(Duration::from_secs(60)),
+    )
+    .expect("invoke through the RIE");
+    // SIGTERM: the RIE sends SHUTDOWN and gives extensions 2 s before SIGKILL.
+    let _ = Command::new("kill")
+        .args(["-TERM", &guard.id().to_string()])
+        .status();
+    let exited = wait_until(Duration::from_secs(20), || {
+        guard.0.try_wait().ok().flatten()
+    })
+    .is_some();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    RieRun {
+        log,
+        invoke_status: resp.status,
+        invoke_body: resp.json(),
+        exited,
+    }
+}
+
+/// The RIE's own log line for a registered external extension.
+fn registered_with_rie(log: &str, name: &str) -> bool {
+    log.lines().any(|l| {
+        l.contains(&format!("External agent {name} (")) && l.contains("registered, subscribed to")
+    })
+}
+
+#[test]
+fn fixture_extension_under_the_rie() {
+    let Some(rie) = rie() else { return };
+    let ext = ExtDir::new();
+    let run = run_under_rie(
+        &rie,
+        &smoke_extension(),
+        "fixture-ext",
+        &[("FIXTURE_EXT_DIR", ext.env_value())],
+    );
+    assert!(
+        run.exited,
+        "the RIE did not exit after SIGTERM:\n{}",
+        run.log
+    );
+    assert_eq!(run.invoke_status, 200, "{}", run.log);
+    assert_eq!(
+        run.invoke_body["event"],
+        serde_json::json!({"smoke": true}),
+        "{}",
+        run.log
+    );
+
+    let registered = ext.of_kind("fixture-ext", "registered");
+    assert_eq!(
+        registered.first().map(|r| r["status"].clone()),
+        Some(Value::from(200)),
+        "{}",
+        run.log
+    );
+    let events = ext.events("fixture-ext");
+    assert_eq!(events.len(), 2, "{events:?}\n{}", run.log);
+    assert_eq!(events[0]["eventType"], "INVOKE");
+    assert_eq!(events[0]["requestId"], run.invoke_body["request_id"]);
+    assert_eq!(events[1]["eventType"], "SHUTDOWN");
+    let deadline = events[1]["deadlineMs"].as_u64().expect("deadlineMs");
+    let exit = ext
+        .records("fixture-ext")
+        .into_iter()
+        .find(|r| r["kind"] == "exit")
+        .expect("exit recorded");
+    assert!(
+        exit["t_ms"].as_u64().is_some_and(|t| t <= deadline),
+        "exited after the deadline"
+    );
+    assert!(registered_with_rie(&run.log, "fixture-ext"), "{}", run.log);
+    assert_eq!(
+        events[1]["shutdownReason"], "SandboxTerminated",
+        "the RIE's own reason"
+    );
+    assert!(
+        !run.log.contains("SIGKILL"),
+        "nothing needed killing:\n{}",
+        run.log
+    );
+}
+
+/// The real extension, when it is built: registers, survives an invocation, and exits on
+/// SHUTDOWN before the RIE has to kill it.
+#[test]
+fn datadog_agent_under_the_rie() {
+    let Some(rie) = rie() else { return };
+    let agent = target_dir().join("debug").join("datadog-agent");
+    if !agent.is_file() {
+        // `tests/run` builds every binary first; outside it, build the extension now.
+        let _ = bin_path("datadog-agent");
+    }
+    let env = [
+        ("DD_API_KEY", "0".repeat(32)),
+        ("DD_SITE", "127.0.0.1:9".to_string()),
+    ];
+    let run = run_under_rie(&rie, &agent, "datadog-agent", &env);
+    assert!(
+        run.exited,
+        "the RIE did not exit after SIGTERM:\n{}",
+        run.log
+    );
+    assert_eq!(run.invoke_status, 200, "{}", run.log);
+    assert!(
+        registered_with_rie(&run.log, "datadog-agent"),
+        "{}",
+        run.log
+    );
+    assert!(
+        run.log.contains("Reset initiated: SandboxTerminated"),
+        "{}",
+        run.log
+    );
+    assert!(
+        !run.log.contains("SIGKILL"),
+        "datadog-agent must exit inside the SHUTDOWN deadline:\n{}",
+        run.log
+    );
+}
