@@ -147,6 +147,9 @@ async fn post_runtime() {
         &[
             ("DD_API_KEY", "bench"),
             ("DD_APM_DD_URL", url.as_str()),
+            // Enhanced metrics go to the same loopback intake (an unreachable default intake
+            // would make every flush wait for DNS).
+            ("DD_DD_URL", url.as_str()),
             ("DD_SERVERLESS_FLUSH_STRATEGY", "end"),
             ("DD_LOG_LEVEL", "warn"),
         ],

@@ -2,7 +2,8 @@
 //! same run:
 //!
 //! 1. one 10 ms sample (`ProcScope::sample`): a Lambda-like sandbox (this process and three
-//!    children) and every process of this machine, the worst case;
+//!    children), every process of this machine (the worst case), and the default scope, which
+//!    on a machine this busy narrows to this process's family;
 //! 2. the sampler's own CPU time while it runs at its 10 ms period (process CPU over wall time,
 //!    the bench thread asleep);
 //! 3. a CPU-bound "handler" timed with and without the sampler running beside it, alternating
@@ -38,14 +39,26 @@ fn cpu_time() -> Duration {
 
 fn per_sample(scope: &ProcScope, n: u32) -> (Duration, usize) {
     let (mut scratch, mut pids) = (Vec::new(), Vec::new());
+    scope.resolve(&mut pids);
     for _ in 0..20 {
-        black_box(scope.sample(&mut scratch, &mut pids));
+        black_box(scope.sample(&pids, &mut scratch));
     }
     let t = Instant::now();
     for _ in 0..n {
-        black_box(scope.sample(&mut scratch, &mut pids));
+        black_box(scope.sample(&pids, &mut scratch));
     }
     (t.elapsed() / n, pids.len())
+}
+
+/// Every process of this machine, as if it all were one sandbox.
+fn every_process() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A fixed CPU-bound workload (~100-200 ms).
@@ -76,10 +89,15 @@ fn main() {
         pids: Some(pids),
         ..ProcScope::default()
     };
-    let machine = ProcScope::default();
+    let machine = ProcScope {
+        pids: Some(every_process()),
+        ..ProcScope::default()
+    };
+    let auto = ProcScope::default();
 
     let (t_sandbox, n_sandbox) = per_sample(&sandbox, 2000);
     let (t_machine, n_machine) = per_sample(&machine, 200);
+    let (t_auto, n_auto) = per_sample(&auto, 2000);
     let period = ddlambda_extension::enhanced::process::PERIOD;
     println!(
         "one sample, {n_sandbox} processes (Lambda-like): {:.1} µs ({:.2} % of the 10 ms period)",
@@ -92,39 +110,59 @@ fn main() {
         t_machine.as_secs_f64() / period.as_secs_f64() * 100.0
     );
 
+    println!(
+        "one sample, default scope on this machine ({n_auto} processes: this one's family): {:.1} µs",
+        t_auto.as_secs_f64() * 1e6
+    );
+
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
 
-    // 2. The sampler's CPU while the rest of the process sleeps.
-    let idle_cpu = {
+    // 2. The sampler's CPU while the rest of the process sleeps, against a task that only
+    //    ticks at the same period (the wake-ups any periodic sampler pays).
+    let window = Duration::from_secs(3);
+    let ticks = window.as_secs_f64() / period.as_secs_f64();
+    let ticker_cpu = {
+        let _enter = rt.enter();
+        let task = tokio::spawn(async move {
+            let mut t = tokio::time::interval(period);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                t.tick().await;
+            }
+        });
         let c0 = cpu_time();
-        std::thread::sleep(Duration::from_secs(2));
-        cpu_time() - c0
+        std::thread::sleep(window);
+        let used = cpu_time() - c0;
+        task.abort();
+        used
     };
     let sampler_cpu = {
         let _enter = rt.enter();
         let sampler = Sampler::start(sandbox.clone());
         let c0 = cpu_time();
-        std::thread::sleep(Duration::from_secs(2));
+        std::thread::sleep(window);
         let used = cpu_time() - c0;
         drop(sampler.finish());
         used
     };
-    let per_s = |d: Duration| d.as_secs_f64() * 1e3 / 2.0;
+    let per_s = |d: Duration| d.as_secs_f64() * 1e3 / window.as_secs_f64();
     println!(
-        "sampler CPU: {:.2} ms per second of invocation ({:.2} % of one core); idle baseline {:.2} ms/s",
+        "sampler CPU: {:.2} ms per second of invocation ({:.2} % of one core, {:.1} µs per tick); an empty 10 ms ticker: {:.2} ms/s; sampling itself: {:.2} ms/s",
         per_s(sampler_cpu),
         per_s(sampler_cpu) / 10.0,
-        per_s(idle_cpu)
+        sampler_cpu.as_secs_f64() * 1e6 / ticks,
+        per_s(ticker_cpu),
+        per_s(sampler_cpu.saturating_sub(ticker_cpu)),
     );
 
     // 3. The handler's wall time with and without the sampler, alternating rounds.
     handler();
     let (mut without, mut with) = (Vec::new(), Vec::new());
-    for _ in 0..7 {
+    for _ in 0..15 {
         without.push(handler().as_secs_f64());
         let _enter = rt.enter();
         let sampler = Sampler::start(sandbox.clone());
@@ -133,7 +171,7 @@ fn main() {
     }
     let (a, b) = (median(without), median(with));
     println!(
-        "handler: {:.1} ms without, {:.1} ms with the sampler: ratio {:.4} (median of 7 alternating rounds)",
+        "handler: {:.1} ms without, {:.1} ms with the sampler: ratio {:.4} (median of 15 alternating rounds)",
         a * 1e3,
         b * 1e3,
         b / a

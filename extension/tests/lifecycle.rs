@@ -451,3 +451,62 @@ print(json.dumps(ids))
     assert_eq!(got.len(), 60);
     assert_eq!(got, sent);
 }
+
+/// Back-to-back invocations, with `runtimeDone` sometimes reaching the extension before its
+/// INVOKE does: every invocation ends, every span arrives before its `/next`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_invocations_each_flush_before_next() {
+    let api = FakeLambda::start().await;
+    let intake = FakeIntake::start(Behaviour::Ok).await;
+    let env = dd_env(&intake);
+    let ext = Extension::start(
+        &api,
+        &with(&env, &[("DD_SERVERLESS_FLUSH_STRATEGY", "end")]),
+    );
+    api.wait_next_calls(1).await;
+    api.send_telemetry(&init_start()).await;
+    let traces: Vec<_> = (0..10u64).map(|t| trace(t + 1, 100)).collect();
+    for i in 0..8usize {
+        let rid = format!("r{i}");
+        api.push_invoke(&rid, Duration::from_secs(30));
+        ext.send_spans(&traces, None, false).await;
+        let before = api.next_calls();
+        api.send_telemetry(&runtime_done(&rid, "success")).await;
+        api.wait_next_calls(before + 1).await;
+        assert_eq!(intake.accepted_spans().len(), (i + 1) * 1000);
+        // An empty invocation whose runtimeDone races its INVOKE.
+        let rid = format!("e{i}");
+        api.push_invoke(&rid, Duration::from_secs(30));
+        let before = api.next_calls();
+        api.send_telemetry(&runtime_done(&rid, "success")).await;
+        api.wait_next_calls(before + 1).await;
+    }
+    api.push_shutdown(Duration::from_secs(2));
+    assert!(ext.wait_exit().await.status.success());
+}
+
+/// `continuously,<ms>`: `/next` is never held for a flush; a background timer sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continuous_strategy_flushes_in_the_background() {
+    let api = FakeLambda::start().await;
+    let intake = FakeIntake::start(Behaviour::Ok).await;
+    let env = dd_env(&intake);
+    let ext = Extension::start(
+        &api,
+        &with(
+            &env,
+            &[("DD_SERVERLESS_FLUSH_STRATEGY", "continuously,100")],
+        ),
+    );
+    api.wait_next_calls(1).await;
+    api.send_telemetry(&init_start()).await;
+    api.push_invoke("r1", Duration::from_secs(30));
+    ext.send_spans(&[trace(1, 4)], None, false).await;
+    api.send_telemetry(&runtime_done("r1", "success")).await;
+    api.wait_next_calls(2).await;
+    // Delivered by the timer while the extension sits in `/next`.
+    intake.wait_spans(4).await;
+    api.push_shutdown(Duration::from_secs(2));
+    assert!(ext.wait_exit().await.status.success());
+    assert_eq!(intake.accepted_spans().len(), 4, "nothing sent twice");
+}

@@ -41,7 +41,7 @@ pub enum Echo {
 pub enum ShutdownPoint {
     /// Once every extension has registered, before the runtime starts.
     Init,
-    /// Once the runtime has received the event, before it answers.
+    /// Once the runtime and every INVOKE extension hold the event, before the runtime answers.
     Invoke,
     /// Right after `platform.runtimeDone`, before the extensions' `/next`.
     RuntimeDone,

@@ -485,10 +485,11 @@ impl Platform {
             let delivered = timeout_at(
                 deadline,
                 sh.state.wait_for(|s| {
-                    (s.runtime.current.as_deref() == Some(&id)
+                    let runtime_has_it = s.runtime.current.as_deref() == Some(&id)
                         || s.runtime.answer.is_some()
-                        || s.runtime.exited.is_some())
-                    .then_some(())
+                        || s.runtime.exited.is_some();
+                    let extensions_have_it = s.extensions.iter().all(|e| e.queue.is_empty());
+                    (runtime_has_it && extensions_have_it).then_some(())
                 }),
             )
             .await;
@@ -619,6 +620,14 @@ impl Platform {
                 && !lc.shutdown_fault_fired
             {
                 lc.shutdown_fault_fired = true;
+                // Every INVOKE extension holds its event first, as after a real runtimeDone.
+                let delivered = |s: &mut crate::sandbox::Sandbox| {
+                    s.extensions
+                        .iter()
+                        .all(|e| e.queue.is_empty())
+                        .then_some(())
+                };
+                let _ = timeout_at(deadline, sh.state.wait_for(delivered)).await;
                 self.reset(ShutdownReason::Spindown).await;
                 end = RuntimeEnd::Aborted;
             } else {

@@ -87,33 +87,35 @@ pub(crate) fn spawn(
     }
     cmd.envs(shared.standard_env())
         .envs(cfg.env.iter().map(|(k, v)| (k, v)));
-    let mut child = cmd.spawn().map_err(|source| PlatformError::Spawn {
+    // Spawned under the state lock: the child's first API call (which takes the same lock)
+    // then always finds its process and follows its `Spawned` event in the timeline.
+    let spawned = shared.state.update(|s| {
+        let child = cmd.spawn()?;
+        let pid = child
+            .id()
+            .ok_or_else(|| std::io::Error::other("exited before it could be tracked"))?;
+        shared.pids.insert(pid);
+        shared
+            .timeline
+            .record(actor.clone(), EventKind::Spawned { pid }, None);
+        match &actor {
+            Actor::Extension(name) => {
+                for ext in s
+                    .extensions
+                    .iter_mut()
+                    .filter(|e| e.external && e.name == *name)
+                {
+                    ext.pid = Some(pid);
+                }
+            }
+            _ => s.runtime.pid = Some(pid),
+        }
+        Ok::<_, std::io::Error>((child, pid))
+    });
+    let (mut child, pid) = spawned.map_err(|source| PlatformError::Spawn {
         path: path.display().to_string(),
         source,
     })?;
-    let Some(pid) = child.id() else {
-        return Err(PlatformError::Spawn {
-            path: path.display().to_string(),
-            source: std::io::Error::other("exited before it could be tracked"),
-        });
-    };
-    shared.pids.insert(pid);
-    // Before the exit watcher starts, so that a quick exit finds its process.
-    shared
-        .timeline
-        .record(actor.clone(), EventKind::Spawned { pid }, None);
-    shared.state.update(|s| match &actor {
-        Actor::Extension(name) => {
-            for ext in s
-                .extensions
-                .iter_mut()
-                .filter(|e| e.external && e.name == *name)
-            {
-                ext.pid = Some(pid);
-            }
-        }
-        _ => s.runtime.pid = Some(pid),
-    });
     if let Some(out) = child.stdout.take() {
         tokio::spawn(forward_lines(shared.clone(), actor.clone(), out));
     }

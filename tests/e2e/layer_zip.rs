@@ -2,6 +2,9 @@
 //! zip's architecture, dynamically linked against no newer glibc than provided.al2023's
 //! (2.34), and stripped.
 //!
+//! The x86_64 binary, as shipped, also serves an invocation on the local platform (the arm64 one
+//! cannot run on this host).
+//!
 //! Reads `$DDLAMBDA_LAYER_DIST` when set (tests/run builds the layer once, before the
 //! parallel test run); otherwise runs layer/build itself, once for both tests.
 
@@ -10,7 +13,11 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use ddlambda_platform::{Actor, EventKind, InvokeOptions, Platform, ShutdownReason, Status};
 use ddlambda_tests::command::{output_text, repo_root, run};
+use ddlambda_tests::{free_port, http, platform::fixture_fn};
+use ddlambda_wire::Span;
+use serde_json::{Value, json};
 
 /// A cold cross-build of both architectures takes minutes on 2 cores; allow for a loaded one.
 const BUILD_LIMIT: Duration = Duration::from_secs(60 * 60);
@@ -206,4 +213,101 @@ fn elf_machine_rejects_what_is_not_a_64_bit_executable() {
     header[16] = 3;
     header[18..20].copy_from_slice(&EM_AARCH64.to_le_bytes());
     assert_eq!(elf_machine(&header), Ok(EM_AARCH64));
+}
+
+/// Span ids the extension's local sink wrote (it writes there without an API key).
+fn flushed_span_ids(file: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["ddlambda"] == "traces")
+        .flat_map(|v| v["traces"].as_array().cloned().unwrap_or_default())
+        .flat_map(|t| t.as_array().cloned().unwrap_or_default())
+        .filter_map(|s| s["span_id"].as_u64())
+        .collect()
+}
+
+/// The shipped binary, not the dev build: zig-linked, LTO, stripped, unpacked as Lambda would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x86_64_layer_binary_serves_an_invocation_on_the_local_platform() {
+    let zip = layer_dist().join("ddlambda-extension-x86_64.zip");
+    let opt = Path::new(env!("CARGO_TARGET_TMPDIR")).join("layer_zip/opt-x86_64");
+    let _ = std::fs::remove_dir_all(&opt);
+    std::fs::create_dir_all(&opt).expect("create /opt stand-in");
+    let out = run(
+        Command::new("unzip")
+            .arg("-q")
+            .arg(&zip)
+            .arg("-d")
+            .arg(&opt),
+        TOOL_LIMIT,
+    );
+    assert!(out.status.success(), "unzip: {}", output_text(&out));
+    let flushed = opt.join("flushed.jsonl");
+
+    let trace_port = free_port();
+    let platform = Platform::builder()
+        .function(fixture_fn())
+        .extension(opt.join(BINARY))
+        .timeout(Duration::from_secs(10))
+        .env("DD_APM_RECEIVER_PORT", trace_port.to_string())
+        .env("DD_DOGSTATSD_PORT", free_port().to_string())
+        .env("DDLAMBDA_TELEMETRY_PORT", free_port().to_string())
+        .env("DDLAMBDA_LOCAL_OUTPUT", flushed.display().to_string())
+        .build()
+        .await
+        .expect("platform");
+    platform
+        .start()
+        .await
+        .expect("init with the layer's extension");
+    let agent = Actor::Extension("datadog-agent".into());
+    assert!(
+        platform
+            .timeline()
+            .first(&agent, |k| *k == EventKind::Registered)
+            .is_some(),
+        "the layer's binary registered as datadog-agent"
+    );
+
+    let span = Span {
+        service: "layer-smoke".into(),
+        name: "op".into(),
+        resource: "r".into(),
+        trace_id: 7,
+        span_id: 701,
+        start: 1_700_000_000_000_000_000,
+        duration: 10,
+        ..Span::default()
+    };
+    let body = ddlambda_wire::span::encode_v04(&[vec![span]]);
+    let status = tokio::task::spawn_blocking(move || {
+        http::request(
+            &format!("127.0.0.1:{trace_port}"),
+            "PUT",
+            "/v0.4/traces",
+            &[("Content-Type", "application/msgpack")],
+            &body,
+            Some(Duration::from_secs(30)),
+        )
+        .map(|r| r.status)
+    })
+    .await
+    .expect("sender task");
+    assert_eq!(status.ok(), Some(200), "the trace agent took the span");
+
+    let result = platform
+        .invoke(
+            json!({"mode": "echo"}).to_string().into_bytes(),
+            InvokeOptions::default(),
+        )
+        .await
+        .expect("invoke");
+    assert_eq!(result.report.status, Status::Success, "{result:?}");
+    platform.shutdown(ShutdownReason::Spindown).await;
+    assert!(
+        flushed_span_ids(&flushed).contains(&701),
+        "the span sent during init was not flushed: {}",
+        std::fs::read_to_string(&flushed).unwrap_or_default()
+    );
 }

@@ -20,3 +20,6 @@ mod metrics_platform;
 mod extension_lifecycle;
 mod rie_smoke;
 mod platform_cli;
+mod streams_forward;
+mod extension_rie;
+mod platform_api_errors;

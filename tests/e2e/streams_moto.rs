@@ -105,40 +105,44 @@ macro_rules! client {
 
 /// What the fake intake received on `/api/v0.1/pipeline_stats`.
 #[derive(Default)]
-struct Intake {
-    payloads: Mutex<Vec<Payload>>,
+pub(crate) struct Intake {
+    pub(crate) payloads: Mutex<Vec<Payload>>,
+    /// `DD-API-KEY` of each pipeline-stats request.
+    pub(crate) api_keys: Mutex<Vec<String>>,
+}
+
+/// A pipeline-stats payload in the tracers' schema (ours, or a tracer's forwarded).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Payload {
+    pub(crate) service: String,
+    #[serde(default)]
+    pub(crate) env: String,
+    pub(crate) lang: String,
+    pub(crate) stats: Vec<StatsBucket>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Payload {
-    service: String,
-    env: String,
-    lang: String,
-    stats: Vec<StatsBucket>,
+pub(crate) struct StatsBucket {
+    pub(crate) start: u64,
+    pub(crate) duration: u64,
+    pub(crate) stats: Vec<StatsPoint>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct StatsBucket {
-    start: u64,
-    duration: u64,
-    stats: Vec<StatsPoint>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct StatsPoint {
-    edge_tags: Vec<String>,
-    hash: u64,
-    parent_hash: u64,
-    pathway_latency: Bin,
-    edge_latency: Bin,
-    payload_size: Bin,
+pub(crate) struct StatsPoint {
+    pub(crate) edge_tags: Vec<String>,
+    pub(crate) hash: u64,
+    pub(crate) parent_hash: u64,
+    pub(crate) pathway_latency: Bin,
+    pub(crate) edge_latency: Bin,
+    pub(crate) payload_size: Bin,
 }
 
 /// A msgpack `bin` (sketch protobuf bytes).
-struct Bin(Vec<u8>);
+pub(crate) struct Bin(Vec<u8>);
 
 impl<'de> Deserialize<'de> for Bin {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -156,7 +160,7 @@ impl<'de> Deserialize<'de> for Bin {
     }
 }
 
-fn sketch_count(b: &Bin) -> f64 {
+pub(crate) fn sketch_count(b: &Bin) -> f64 {
     libdd_ddsketch::DDSketch::from_encoded(&b.0)
         .expect("a DDSketch protobuf")
         .count()
@@ -173,6 +177,12 @@ async fn serve_intake(listener: TcpListener, intake: Arc<Intake>) {
                 let intake = intake.clone();
                 async move {
                     let path = req.uri().path().to_owned();
+                    let api_key = req
+                        .headers()
+                        .get("dd-api-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
                     let gzip = req
                         .headers()
                         .get("content-encoding")
@@ -186,7 +196,10 @@ async fn serve_intake(listener: TcpListener, intake: Arc<Intake>) {
                             .read_to_end(&mut raw)
                             .expect("valid gzip");
                         match rmp_serde::from_slice::<Payload>(&raw) {
-                            Ok(p) => intake.payloads.lock().unwrap().push(p),
+                            Ok(p) => {
+                                intake.payloads.lock().unwrap().push(p);
+                                intake.api_keys.lock().unwrap().push(api_key);
+                            }
                             Err(_) => status = 400,
                         }
                     }
@@ -204,10 +217,10 @@ async fn serve_intake(listener: TcpListener, intake: Arc<Intake>) {
 
 /// The extension's trace agent with the data-streams aggregator, its flusher and Datadog sink,
 /// and the fake intake, in-process on loopback ports.
-struct Extension {
-    agent_addr: String,
+pub(crate) struct Extension {
+    pub(crate) agent_addr: String,
     flusher: Arc<Flusher<DatadogSink>>,
-    intake: Arc<Intake>,
+    pub(crate) intake: Arc<Intake>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -218,7 +231,7 @@ impl Drop for Extension {
 }
 
 impl Extension {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let intake = Arc::new(Intake::default());
         let intake_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let intake_addr = intake_listener.local_addr().unwrap();
@@ -284,7 +297,7 @@ impl Extension {
         assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
     }
 
-    async fn flush(&self, final_flush: bool) {
+    pub(crate) async fn flush(&self, final_flush: bool) {
         self.flusher
             .flush(
                 if final_flush {
@@ -662,6 +675,15 @@ async fn run(moto: Moto) {
     ext.flush(true).await;
     let payloads = std::mem::take(&mut *ext.intake.payloads.lock().unwrap());
     assert!(!payloads.is_empty(), "no pipeline stats reached the intake");
+    assert!(
+        ext.intake
+            .api_keys
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|k| k == "e2e-key"),
+        "DD-API-KEY on every pipeline-stats request"
+    );
     let mut got: HashMap<(u64, u64, Vec<String>), [f64; 3]> = HashMap::new();
     for p in &payloads {
         assert_eq!((p.env.as_str(), p.lang.as_str()), ("e2e", "rust"));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use ddlambda::Tracer;
 use ddlambda::config::Config;
 use ddlambda::extract::Chain;
-use ddlambda::spans::{ErrorInfo, Invocation, RuntimeInfo};
+use ddlambda::spans::{ErrorInfo, EventInput, Invocation, RuntimeInfo};
 use ddlambda::streams::StreamsConfig;
 use ddlambda_tests::peers_tracer::TestAgent;
 use serde_json::Value;
@@ -74,7 +74,7 @@ async fn wrapper_payloads_pass_the_test_agent_checks() {
     Invocation::start(&tracer, Some(&sqs), runtime("req-sqs")).finish();
     let api = fixture("api-gateway.json");
     Invocation::start(&tracer, Some(&api), runtime("req-api")).finish();
-    let failing = Invocation::start(&tracer, None, runtime("req-err"));
+    let failing = Invocation::start(&tracer, EventInput::None, runtime("req-err"));
     failing.fail(&ErrorInfo {
         r#type: "Error".into(),
         message: "boom".into(),

@@ -3,22 +3,19 @@
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The repository root (the parent of the tests crate).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the repository root")
-        .to_path_buf()
+    crate::workspace_root()
 }
 
 /// A program from a peers venv (`$DDLAMBDA_PEERS_DIR/<venv>/bin/<name>`, `.peers` by default),
-/// or `None` after a loud note when it is absent. Panics instead when the test command asked
-/// for peers (`DDLAMBDA_REQUIRE_PEERS=1`), so a missing peer cannot pass as a skip.
+/// or `None` when it is absent, after [`crate::missing_peer`] (which panics instead when the
+/// test command requires peers, so a missing peer cannot pass as a skip).
 pub fn peer_program(venv: &str, name: &str) -> Option<PathBuf> {
     let peers = std::env::var_os("DDLAMBDA_PEERS_DIR")
         .map(PathBuf::from)
@@ -27,16 +24,7 @@ pub fn peer_program(venv: &str, name: &str) -> Option<PathBuf> {
     if program.is_file() {
         return Some(program);
     }
-    if std::env::var("DDLAMBDA_REQUIRE_PEERS").as_deref() == Ok("1") {
-        panic!(
-            "{} is missing and DDLAMBDA_REQUIRE_PEERS=1: run tests/peers/install",
-            program.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} is missing; run `eval \"$(tests/peers/install)\"` first",
-        program.display()
-    );
+    crate::missing_peer(&program.display().to_string());
     None
 }
 

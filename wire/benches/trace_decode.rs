@@ -6,6 +6,8 @@
 //! `wire::Span`s; and, for reference, libdatadog's zero-copy `msgpack_decoder::*::from_slice`,
 //! which only borrows from the body (its spans cannot outlive the request).
 //!
+//! Each payload's decoders are timed in 15 interleaved rounds; the median round is reported.
+//!
 //! `cargo bench -p ddlambda-wire --bench trace_decode`
 
 use std::future::Future;
@@ -70,20 +72,34 @@ fn ready<F: Future>(f: F) -> F::Output {
     }
 }
 
-/// Mean time per call, over as many calls as fit in `budget` (after a warm-up).
-fn time(budget: Duration, mut f: impl FnMut()) -> Duration {
-    for _ in 0..50 {
-        f();
-    }
-    let mut iterations = 0u32;
-    let start = Instant::now();
-    while start.elapsed() < budget {
+/// Time per call of each of `fs`, measured in interleaved rounds (so a load swing on a shared
+/// machine hits every contender alike); the median round counts.
+fn compare<const N: usize>(budget: Duration, mut fs: [&mut dyn FnMut(); N]) -> [Duration; N] {
+    const ROUNDS: u32 = 15;
+    for f in fs.iter_mut() {
         for _ in 0..20 {
             f();
         }
-        iterations += 20;
     }
-    start.elapsed() / iterations
+    let slice = budget / ROUNDS;
+    let mut samples: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::new());
+    for _ in 0..ROUNDS {
+        for (f, samples) in fs.iter_mut().zip(samples.iter_mut()) {
+            let mut calls = 0u32;
+            let start = Instant::now();
+            while start.elapsed() < slice {
+                for _ in 0..10 {
+                    f();
+                }
+                calls += 10;
+            }
+            samples.push(start.elapsed() / calls);
+        }
+    }
+    samples.map(|mut s| {
+        s.sort_unstable();
+        s[s.len() / 2]
+    })
 }
 
 fn report(label: &str, bytes: usize, ours: Duration, baselines: &[(&str, Duration)]) {
@@ -106,16 +122,21 @@ fn report(label: &str, bytes: usize, ours: Duration, baselines: &[(&str, Duratio
 
 fn bench_v04(label: &str, body: &[u8], budget: Duration) {
     let bytes = Bytes::copy_from_slice(body);
-    let ours = time(budget, || {
-        black_box(decode_v04(black_box(body)).expect("decodes"));
-    });
-    let bottlecap = time(budget, || {
-        let full = Full::new(bytes.clone());
-        black_box(ready(trace_utils::get_traces_from_request_body(full)).expect("decodes"));
-    });
-    let zero_copy = time(budget, || {
-        black_box(msgpack_decoder::v04::from_slice(black_box(body)).expect("decodes"));
-    });
+    let [ours, bottlecap, zero_copy] = compare(
+        budget,
+        [
+            &mut || {
+                black_box(decode_v04(black_box(body)).expect("decodes"));
+            },
+            &mut || {
+                let full = Full::new(bytes.clone());
+                black_box(ready(trace_utils::get_traces_from_request_body(full)).expect("decodes"));
+            },
+            &mut || {
+                black_box(msgpack_decoder::v04::from_slice(black_box(body)).expect("decodes"));
+            },
+        ],
+    );
     report(
         label,
         body.len(),
@@ -126,16 +147,23 @@ fn bench_v04(label: &str, body: &[u8], budget: Duration) {
 
 fn bench_v05(label: &str, body: &[u8], budget: Duration) {
     let bytes = Bytes::copy_from_slice(body);
-    let ours = time(budget, || {
-        black_box(decode_v05(black_box(body)).expect("decodes"));
-    });
-    let bottlecap = time(budget, || {
-        let full = Full::new(bytes.clone());
-        black_box(ready(trace_utils::get_v05_traces_from_request_body(full)).expect("decodes"));
-    });
-    let zero_copy = time(budget, || {
-        black_box(msgpack_decoder::v05::from_slice(black_box(body)).expect("decodes"));
-    });
+    let [ours, bottlecap, zero_copy] = compare(
+        budget,
+        [
+            &mut || {
+                black_box(decode_v05(black_box(body)).expect("decodes"));
+            },
+            &mut || {
+                let full = Full::new(bytes.clone());
+                black_box(
+                    ready(trace_utils::get_v05_traces_from_request_body(full)).expect("decodes"),
+                );
+            },
+            &mut || {
+                black_box(msgpack_decoder::v05::from_slice(black_box(body)).expect("decodes"));
+            },
+        ],
+    );
     report(
         label,
         body.len(),
@@ -147,9 +175,9 @@ fn bench_v05(label: &str, body: &[u8], budget: Duration) {
 fn main() {
     // `cargo test --benches` runs this once as a smoke test: keep that quick.
     let budget = if std::env::args().any(|a| a == "--bench") {
-        Duration::from_millis(700)
+        Duration::from_millis(1500)
     } else {
-        Duration::from_millis(5)
+        Duration::from_millis(15)
     };
     println!(
         "ratio = libdatadog time / ours (higher is better for us); goal >= 2x vs the bottlecap path"

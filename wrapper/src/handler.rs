@@ -265,10 +265,9 @@ pub mod __private {
                     owned: false,
                 };
             }
-            let json = payload();
             let invocation = Invocation::start(
                 Tracer::global(),
-                json.as_ref(),
+                payload(),
                 RuntimeInfo::from_context(event.context()),
             );
             Self {
@@ -280,16 +279,17 @@ pub mod __private {
         /// Runs the handler's body inside the invocation, catching a panic.
         pub async fn run<F: Future>(&self, body: F) -> Result<F::Output, Box<dyn Any + Send>> {
             let invocation = self.invocation.clone();
-            let ids = invocation.ids();
-            let traced = async move {
-                let span = tracing::info_span!(
-                    target: crate::tracing_bridge::ROOT_TARGET,
-                    "aws.lambda",
-                    dd.trace_id = ids.trace_id,
-                    dd.span_id = ids.span_id,
-                );
-                AssertUnwindSafe(body).catch_unwind().instrument(span).await
-            };
+            let span = tracing::info_span!(
+                target: crate::tracing_bridge::ROOT_TARGET,
+                "aws.lambda",
+                dd.trace_id = tracing::field::Empty,
+                dd.span_id = invocation.span_id(),
+            );
+            if !span.is_disabled() {
+                // The trace id is filled in as soon as extraction has run.
+                invocation.correlate(span.clone());
+            }
+            let traced = AssertUnwindSafe(body).catch_unwind().instrument(span);
             if self.owned {
                 scope(invocation, traced).await
             } else {

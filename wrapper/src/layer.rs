@@ -25,7 +25,6 @@ use lambda_runtime::{
     Diagnostic, IntoFunctionResponse, LambdaEvent, LambdaInvocation, Runtime, Service,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::task::futures::TaskLocalFuture;
 
 use crate::spans::{Invocation, RuntimeInfo};
@@ -74,17 +73,12 @@ where
     }
 
     fn call(&mut self, request: LambdaInvocation) -> Self::Future {
-        let event: Option<Value> = serde_json::from_slice(&request.body)
-            .inspect_err(|e| {
-                tracing::debug!("ddlambda: event is not JSON ({e}); tracing without it")
-            })
-            .ok();
+        // The bytes are shared, not copied; they are parsed off the response path.
         let invocation = Invocation::start(
             &self.tracer,
-            event.as_ref(),
+            request.body.clone(),
             RuntimeInfo::from_context(&request.context),
         );
-        drop(event);
         let inner = &mut self.inner;
         let fut = crate::handler::sync_scope(invocation.clone(), || inner.call(request));
         DatadogFuture {

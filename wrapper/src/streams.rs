@@ -322,11 +322,16 @@ fn carrier_pathway(carrier: &Value) -> Option<Pathway> {
     Pathway::from_carrier(carrier.as_object()?)
 }
 
+/// Attribute names, types and values (SQS `dataType`/`stringValue`/`binaryValue`, SNS
+/// `Type`/`Value`), as the tracers count a message.
 fn attributes_len(attrs: &Value) -> u64 {
+    let fields = |a: &Value| -> usize {
+        a.as_object().map_or(0, |m| {
+            m.values().filter_map(Value::as_str).map(str::len).sum()
+        })
+    };
     attrs.as_object().map_or(0, |m| {
-        m.iter()
-            .map(|(k, v)| (k.len() + json_len(v) as usize) as u64)
-            .sum()
+        m.iter().map(|(k, v)| (k.len() + fields(v)) as u64).sum()
     })
 }
 

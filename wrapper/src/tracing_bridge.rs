@@ -70,14 +70,14 @@ where
             Some(found) => found,
             None => match crate::handler::current() {
                 Some(invocation) => {
-                    let parent_id = invocation.ids().span_id;
+                    let parent_id = invocation.span_id();
                     (invocation, parent_id)
                 }
                 None => return,
             },
         };
         if metadata.target() == ROOT_TARGET {
-            let span_id = invocation.ids().span_id;
+            let span_id = invocation.span_id();
             span_ref.extensions_mut().insert(Open {
                 invocation,
                 span_id,

@@ -5,7 +5,7 @@ mod support;
 
 use ddlambda::config::Config;
 use ddlambda::extract::Chain;
-use ddlambda::spans::{ErrorInfo, Invocation, RuntimeInfo};
+use ddlambda::spans::{ErrorInfo, EventInput, Invocation, RuntimeInfo};
 use ddlambda::streams::StreamsConfig;
 use ddlambda::wire::Span;
 use ddlambda::wire::invocation::InvocationStart;
@@ -181,7 +181,7 @@ async fn a_plain_trace_agent_gets_traces_only() {
     let agent = FakeAgent::start(false).await;
     let tracer = tracer(&agent);
     for id in ["a", "b"] {
-        Invocation::start(&tracer, None, runtime(id)).finish();
+        Invocation::start(&tracer, EventInput::None, runtime(id)).finish();
     }
     tracer.flush().await;
     let paths: Vec<String> = agent.requests().into_iter().map(|r| r.path).collect();
@@ -203,7 +203,7 @@ async fn tracing_spans_become_children_of_aws_lambda() {
     let subscriber = tracing_subscriber::registry().with(tracing_bridge::DatadogLayer::new());
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let invocation = Invocation::start(&tracer, None, runtime("req-tracing"));
+    let invocation = Invocation::start(&tracer, EventInput::None, runtime("req-tracing"));
     let ids = invocation.ids();
     ddlambda::handler::scope(invocation.clone(), async {
         let outer = tracing::info_span!(

@@ -2,9 +2,9 @@
 //! (`aws.lambda.enhanced.*` distributions), process metrics sampled from `/proc`, and the spans
 //! a runtime cannot report itself (datadog-agent-protocol.md §14).
 //!
-//! [`InvocationTelemetry`] is fed by the lifecycle: INVOKE ([`InvocationTelemetry::invoke`]),
-//! every platform record ([`TelemetryObserver`]) and, when function logs are subscribed, their
-//! text ([`InvocationTelemetry::on_function_log`]). Metrics go to the metrics aggregator; spans
+//! [`InvocationTelemetry`] is fed by the lifecycle: INVOKE ([`InvocationTelemetry::invoke`])
+//! and every Telemetry record ([`TelemetryObserver`]); `function` records, when subscribed,
+//! are scanned for out-of-memory reports ([`InvocationTelemetry::on_function_log`]). Metrics go to the metrics aggregator; spans
 //! go into the buffer under the invocation's request id, so they are enriched and flushed with
 //! it.
 //!
@@ -515,6 +515,15 @@ impl TelemetryObserver for InvocationTelemetry {
             .and_then(parse_rfc3339_ns)
             .unwrap_or_else(now_ns);
         let request_id = record.get("requestId").and_then(Value::as_str);
+        if kind == "function" {
+            // Text format: the record is the line; JSON format: an object with `message`.
+            let text = record
+                .as_str()
+                .or_else(|| record.get("message").and_then(Value::as_str))
+                .unwrap_or_default();
+            self.on_function_log(request_id, text);
+            return;
+        }
         let mut state = self.lock();
         match (kind, request_id) {
             ("platform.initStart", _) => self.on_init_start(&mut state, at_ns, record),

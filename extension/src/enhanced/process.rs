@@ -2,15 +2,20 @@
 //!
 //! At the start and end of an invocation: `/proc/stat` (CPU ticks, total and per core),
 //! `/proc/uptime` and `/proc/net/dev`, whose deltas give CPU time and utilisation and network
-//! bytes. Every 10 ms in between, a sampling task reads only cheap files and keeps maxima:
-//! `/proc/<pid>/stat` (threads, RSS) and the size of `/proc/<pid>/fd` for each process, and
-//! `statvfs("/tmp")`. Limits (`Max open files`, `Max processes`) are read once per invocation.
-//! A Lambda sandbox holds a handful of processes, so a tick costs a few dozen syscalls
-//! (measured in `extension/BENCHMARKS.md`). Files that vanish or are unreadable are skipped.
+//! bytes. Every 10 ms in between, a sampling task keeps maxima of what it reads from cheap
+//! files: per process, `stat()` of `/proc/<pid>/task` (threads) and `/proc/<pid>/fd` (open
+//! descriptors) and a read of `/proc/<pid>/statm` (RSS); and `statvfs("/tmp")`. Limits
+//! (`Max open files`, `Max processes`) are read once per invocation. Files that vanish or are
+//! unreadable are skipped.
+//!
+//! Which processes: the whole sandbox (every process in `/proc`, re-listed every 100 ms), as in
+//! Lambda; on a machine with more than [`SANDBOX_MAX_PROCESSES`] processes (a developer
+//! machine, the local platform) only this process's siblings and children, listed once.
+//! The cost is measured in `extension/BENCHMARKS.md` (`--bench proc_sampling`).
 //!
 //! Metric names are bottlecap's where it has one (`cpu_*`, `num_cores`, `tmp_*`, `fd_*`,
 //! `threads_*`, `rx_bytes`, `tx_bytes`, `total_network`); `rss_max` (MB, summed over the
-//! sandbox's processes) is ours: bottlecap has no RSS metric.
+//! watched processes) is ours: bottlecap has no RSS metric.
 
 use std::fs;
 use std::io::Read;
@@ -367,7 +372,7 @@ impl Sampler {
                 while !stop.load(Ordering::Relaxed) {
                     ticker.tick().await;
                     n += 1;
-                    if refresh && n % REFRESH_EVERY == 0 {
+                    if refresh && n.is_multiple_of(REFRESH_EVERY) {
                         scope.resolve(&mut pids);
                     }
                     let sample = scope.sample(&pids, &mut scratch);

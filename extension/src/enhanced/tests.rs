@@ -229,6 +229,20 @@ fn out_of_memory_is_counted_once_across_its_three_detectors() {
 }
 
 #[test]
+fn an_out_of_memory_line_in_a_function_log_record_counts() {
+    let f = fixture(true);
+    f.telemetry.invoke("r10");
+    f.feed(json!([
+        {"time": "2026-11-23T10:01:00.500Z", "type": "function",
+         "record": "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"},
+        {"time": "2026-11-23T10:01:00.600Z", "type": "function",
+         "record": {"requestId": "r10", "message": "java.lang.OutOfMemoryError: Java heap space"}},
+        {"time": "2026-11-23T10:01:00.700Z", "type": "function", "record": "all fine"}
+    ]));
+    assert_eq!(f.metrics()["out_of_memory"].1, 1.0);
+}
+
+#[test]
 fn memory_equality_alone_detects_out_of_memory() {
     let f = fixture(true);
     f.feed(warm("r4", "timeout", None, 128));

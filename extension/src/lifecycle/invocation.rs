@@ -14,8 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 /// How long past the invocation's deadline a `runtimeDone` is still awaited (Lambda reports
-/// a timeout shortly after the deadline).
-pub const DEADLINE_SLACK: Duration = Duration::from_millis(1000);
+/// a timeout shortly after the deadline). Short: a timeout resets the sandbox, and the
+/// SHUTDOWN budget that follows is what the final flush needs.
+pub const DEADLINE_SLACK: Duration = Duration::from_millis(300);
 
 /// What said the runtime was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

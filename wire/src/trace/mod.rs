@@ -4,6 +4,14 @@
 //!
 //! Hand-written over `rmp`'s markers for speed: one pass over the borrowed body, each string
 //! copied once into the [`Span`](crate::Span) it ends up in.
+//!
+//! Where this differs from libdatadog's decoders (what the Datadog Lambda extension runs), it
+//! follows the Go agent's:
+//! - invalid UTF-8 in a string is repaired (U+FFFD), not a reason to refuse the payload;
+//! - a signed integer in an id field is reinterpreted as its 64-bit pattern;
+//! - `nil` reads as the field's zero value anywhere;
+//! - bytes after the payload are refused (libdatadog's v0.4 path ignores them): they mean a
+//!   broken sender, and a 400 tells it so.
 
 mod error;
 mod reader;

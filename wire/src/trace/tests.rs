@@ -406,3 +406,27 @@ fn v05_checks_arity_indices_and_table() {
         ErrorKind::V05BodyArity(1)
     );
 }
+
+#[test]
+fn every_prefix_and_every_byte_flip_is_an_error_or_a_decode_never_a_panic() {
+    for (body, decode) in [
+        (
+            PYTHON_V04,
+            decode_v04 as fn(&[u8]) -> Result<Vec<Vec<Span>>, DecodeError>,
+        ),
+        (NODE_V04, decode_v04),
+        (PYTHON_V05, decode_v05),
+    ] {
+        for len in 0..body.len() {
+            assert!(decode(&body[..len]).is_err(), "a {len}-byte prefix decoded");
+        }
+        let mut flipped = body.to_vec();
+        for i in 0..flipped.len() {
+            for mask in [0x01, 0x10, 0x80, 0xff] {
+                flipped[i] ^= mask;
+                let _ = decode(&flipped);
+                flipped[i] ^= mask;
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@ use base64::Engine;
 use ddlambda_wire::SpanContext;
 use serde_json::Value;
 
+use super::propagation::HeaderSet;
 use super::{Env, step_functions, usable};
 use crate::trigger::truthy;
 
@@ -16,20 +17,6 @@ pub(crate) fn extract(attributes: &Value, env: &Env<'_>) -> Result<Option<SpanCo
     let Some(attribute) = attributes.get("_datadog").filter(|a| truthy(Some(a))) else {
         return Err(());
     };
-    let Some(carrier) = decode(attribute) else {
-        return Ok(None);
-    };
-    if step_functions::is_context(&carrier) {
-        if let Some(ctx) = step_functions::from_context(&carrier) {
-            return Ok(Some(ctx));
-        }
-        tracing::debug!("_datadog Step Functions context is malformed");
-    }
-    Ok(usable(env.propagator.extract_value(&carrier)))
-}
-
-/// Decodes the attribute's JSON; `None` (with a debug log) for other types or bad data.
-pub(crate) fn decode(attribute: &Value) -> Option<Value> {
     let kind = attribute
         .get("Type")
         .filter(|t| truthy(Some(t)))
@@ -43,30 +30,59 @@ pub(crate) fn decode(attribute: &Value) -> Option<Value> {
             .filter(|v| truthy(Some(v)))
             .and_then(Value::as_str)
     };
-    let json: Vec<u8> = match kind {
-        Some("String") => value("stringValue")?.as_bytes().to_vec(),
+    Ok(match kind {
+        Some("String") => {
+            value("stringValue").and_then(|json| carrier_context(json.as_bytes(), env))
+        }
         Some("Binary") => {
-            match base64::engine::general_purpose::STANDARD.decode(value("binaryValue")?) {
-                Ok(bytes) => bytes,
+            let Some(encoded) = value("binaryValue") else {
+                return Ok(None);
+            };
+            match base64::engine::general_purpose::STANDARD.decode(encoded) {
+                Ok(json) => carrier_context(&json, env),
                 Err(e) => {
                     tracing::debug!(error = %e, "_datadog Binary attribute is not base64");
-                    return None;
+                    None
                 }
             }
         }
         other => {
-            tracing::debug!(
-                data_type = ?other,
-                "_datadog attribute must be String or Binary"
-            );
-            return None;
+            tracing::debug!(data_type = ?other, "_datadog attribute must be String or Binary");
+            None
         }
-    };
-    match serde_json::from_slice(&json) {
-        Ok(v) => Some(v),
+    })
+}
+
+/// The context in a `_datadog` JSON document: Datadog / W3C headers, or a Step Functions
+/// context object.
+pub(crate) fn carrier_context(json: &[u8], env: &Env<'_>) -> Option<SpanContext> {
+    // Every Step Functions context names its state machine; the (rare) documents that might be
+    // one are parsed whole, the others straight into their trace headers.
+    if contains(json, b"\"StateMachine\"") {
+        let carrier: Value = match serde_json::from_slice(json) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(error = %e, "_datadog is not JSON");
+                return None;
+            }
+        };
+        if step_functions::is_context(&carrier) {
+            if let Some(ctx) = step_functions::from_context(&carrier) {
+                return Some(ctx);
+            }
+            tracing::debug!("_datadog Step Functions context is malformed");
+        }
+        return usable(env.propagator.extract_value(&carrier));
+    }
+    match serde_json::from_slice::<HeaderSet<'_>>(json) {
+        Ok(headers) => usable(env.propagator.extract_set(&headers)),
         Err(e) => {
-            tracing::debug!(error = %e, "_datadog attribute is not JSON");
+            tracing::debug!(error = %e, "_datadog is not a JSON object of string headers");
             None
         }
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }

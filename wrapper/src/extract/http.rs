@@ -5,6 +5,7 @@ use base64::Engine;
 use ddlambda_wire::SpanContext;
 use serde_json::{Map, Value};
 
+use super::propagation::HeaderSet;
 use super::{Env, usable};
 use crate::trigger::{ApiGatewayKind, EventSource, truthy};
 
@@ -26,7 +27,11 @@ pub(crate) fn extract(event: &Value, env: &Env<'_>) -> Option<SpanContext> {
 
 /// The request headers only (AppSync's `request` uses this, without authorizer data).
 pub(crate) fn extract_headers(event: &Value, env: &Env<'_>) -> Option<SpanContext> {
-    usable(env.propagator.extract(&resolve_headers(event)?))
+    let headers = match event.get("headers").and_then(Value::as_object) {
+        Some(single) if !single.is_empty() => HeaderSet::from_map(single),
+        _ => HeaderSet::from_multi_value(event.get("multiValueHeaders")?.as_object()?),
+    };
+    usable(env.propagator.extract_set(&headers))
 }
 
 /// `headers` if it is a non-empty object, else `multiValueHeaders` with the first value of each.

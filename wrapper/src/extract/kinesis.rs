@@ -5,8 +5,10 @@
 
 use base64::Engine;
 use ddlambda_wire::SpanContext;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
+use super::propagation::{CowStr, HeaderSet};
 use super::{Env, usable};
 use crate::trigger::truthy;
 
@@ -26,14 +28,40 @@ pub(crate) fn record_context(record: &Value, env: &Env<'_>) -> Option<SpanContex
             return None;
         }
     };
-    // serde_json validates UTF-8 itself; only an object with `_datadog` can carry a context.
-    let payload: Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
+    // serde_json validates UTF-8 itself; only `_datadog` is read, the rest is skipped.
+    match serde_json::from_slice::<DatadogField<'_>>(&bytes) {
+        Ok(DatadogField(Some(headers))) => usable(env.propagator.extract_set(&headers)),
+        Ok(DatadogField(None)) => None,
         Err(e) => {
-            tracing::debug!(error = %e, "kinesis data is not UTF-8 JSON");
-            return None;
+            tracing::debug!(error = %e, "kinesis data is not a UTF-8 JSON object with _datadog headers");
+            None
         }
-    };
-    let carrier = payload.get("_datadog").filter(|c| truthy(Some(c)))?;
-    usable(env.propagator.extract_value(carrier))
+    }
+}
+
+/// The `_datadog` header map of a JSON object, other fields skipped.
+struct DatadogField<'de>(Option<HeaderSet<'de>>);
+
+impl<'de> Deserialize<'de> for DatadogField<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl<'de> Visitor<'de> for FieldVisitor {
+            type Value = DatadogField<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut found = None;
+                while let Some(CowStr(key)) = map.next_key()? {
+                    if key == "_datadog" {
+                        found = Some(map.next_value::<HeaderSet<'de>>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(DatadogField(found))
+            }
+        }
+        deserializer.deserialize_map(FieldVisitor)
+    }
 }

@@ -5,7 +5,10 @@
 //! them, the last duplicate wins). Values must be strings, as in ddtrace, where a non-string value
 //! aborts the whole extraction.
 
+use std::borrow::Cow;
+
 use ddlambda_wire::SpanContext;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 const TRACE_ID: &str = "x-datadog-trace-id";
@@ -85,15 +88,19 @@ impl Propagator {
     /// Extracts a context from a header map. The result may lack a parent id or a sampling
     /// priority; the caller decides whether it is usable.
     pub fn extract(&self, headers: &Map<String, Value>) -> Option<SpanContext> {
-        if self.styles.is_empty() || headers.is_empty() {
+        self.extract_set(&HeaderSet::from_map(headers))
+    }
+
+    /// Extracts a context from the headers of a [`HeaderSet`].
+    pub fn extract_set(&self, headers: &HeaderSet<'_>) -> Option<SpanContext> {
+        if self.styles.is_empty() || headers.invalid {
             return None;
         }
-        let headers = Headers::new(headers)?;
         let mut found: Vec<(Style, SpanContext)> = Vec::with_capacity(2);
         for &style in &self.styles {
             let ctx = match style {
-                Style::Datadog => extract_datadog(&headers),
-                Style::TraceContext => extract_tracecontext(&headers),
+                Style::Datadog => extract_datadog(headers),
+                Style::TraceContext => extract_tracecontext(headers),
             };
             if let Some(ctx) = ctx {
                 found.push((style, ctx));
@@ -131,47 +138,143 @@ fn same_trace(a: &SpanContext, b: &SpanContext) -> bool {
     a.trace_id == b.trace_id && a.trace_id_high == b.trace_id_high
 }
 
-/// Case-insensitive view of a header map; the last of several keys differing only in case wins.
-struct Headers<'a> {
-    map: &'a Map<String, Value>,
+/// The header names extraction reads; their lengths are distinct, so a key's length picks
+/// the only name it can match.
+const NAMES: [&str; 7] = [
+    TRACE_ID,
+    PARENT_ID,
+    SAMPLING_PRIORITY,
+    ORIGIN,
+    TAGS,
+    TRACEPARENT,
+    TRACESTATE,
+];
+
+/// The slot of a header name in [`NAMES`], case-insensitively.
+fn slot(key: &str) -> Option<usize> {
+    let i = match key.len() {
+        18 => 0,
+        19 => 1,
+        27 => 2,
+        16 => 3,
+        14 => 4,
+        11 => 5,
+        10 => 6,
+        _ => return None,
+    };
+    key.eq_ignore_ascii_case(NAMES[i]).then_some(i)
 }
 
-impl<'a> Headers<'a> {
-    /// `None` when a header this module reads holds a non-string value: ddtrace's extraction
-    /// raises on it and yields no context at all.
-    fn new(map: &'a Map<String, Value>) -> Option<Self> {
-        let headers = Self { map };
-        for name in [
-            TRACE_ID,
-            PARENT_ID,
-            SAMPLING_PRIORITY,
-            ORIGIN,
-            TAGS,
-            TRACEPARENT,
-            TRACESTATE,
-        ] {
-            if let Some(value) = headers.raw(name)
-                && !value.is_string()
-            {
-                tracing::debug!(
-                    header = name,
-                    "trace header is not a string; carrier skipped"
-                );
-                return None;
+/// The trace headers of a carrier, found case-insensitively in one pass (the last of several
+/// keys differing only in case wins, as in ddtrace, which lowercases keys into a dict). Values
+/// borrow from the carrier when they can.
+#[derive(Debug, Default, Clone)]
+pub struct HeaderSet<'a> {
+    values: [Option<Cow<'a, str>>; 7],
+    /// A trace header held a non-string value: ddtrace's extraction raises on it and yields
+    /// no context at all.
+    invalid: bool,
+}
+
+impl<'a> HeaderSet<'a> {
+    /// The trace headers of a JSON header map.
+    pub fn from_map(map: &'a Map<String, Value>) -> Self {
+        let mut set = Self::default();
+        for (key, value) in map {
+            if let Some(i) = slot(key) {
+                set.put(i, value);
             }
         }
-        Some(headers)
+        set
     }
 
-    fn raw(&self, name: &str) -> Option<&'a Value> {
-        self.map
-            .iter()
-            .rfind(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+    /// The trace headers of a `multiValueHeaders` map (the first value of each list).
+    pub fn from_multi_value(map: &'a Map<String, Value>) -> Self {
+        let mut set = Self::default();
+        for (key, value) in map {
+            let Some(i) = slot(key) else { continue };
+            match value {
+                Value::Array(values) => {
+                    if let Some(first) = values.first() {
+                        set.put(i, first);
+                    }
+                }
+                Value::String(_) => set.put(i, value),
+                _ => {}
+            }
+        }
+        set
     }
 
-    fn get(&self, name: &str) -> Option<&'a str> {
-        self.raw(name).and_then(Value::as_str)
+    fn put(&mut self, i: usize, value: &'a Value) {
+        match value {
+            Value::String(s) => self.values[i] = Some(Cow::Borrowed(s)),
+            _ => {
+                tracing::debug!(
+                    header = NAMES[i],
+                    "trace header is not a string; carrier skipped"
+                );
+                self.invalid = true;
+            }
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        let i = slot(name)?;
+        self.values[i].as_deref()
+    }
+}
+
+/// Parses a header map straight from JSON text, keeping only the trace headers (other keys are
+/// skipped without allocating). Fails on JSON that is not an object, or on a trace header
+/// that is not a string (ddtrace yields no context for those either).
+impl<'de> Deserialize<'de> for HeaderSet<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SetVisitor;
+        impl<'de> Visitor<'de> for SetVisitor {
+            type Value = HeaderSet<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of trace headers")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut set = HeaderSet::default();
+                while let Some(CowStr(key)) = map.next_key()? {
+                    match slot(&key) {
+                        Some(i) => set.values[i] = Some(map.next_value::<CowStr<'de>>()?.0),
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(set)
+            }
+        }
+        deserializer.deserialize_map(SetVisitor)
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+pub(crate) struct CowStr<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
     }
 }
 
@@ -186,7 +289,7 @@ fn parse_decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
     s.parse().ok()
 }
 
-fn extract_datadog(headers: &Headers<'_>) -> Option<SpanContext> {
+fn extract_datadog(headers: &HeaderSet<'_>) -> Option<SpanContext> {
     let trace_id_str = headers.get(TRACE_ID)?;
     let trace_id: u64 = match parse_decimal::<u128>(trace_id_str) {
         Some(id) if id > 0 && id <= u128::from(u64::MAX) => id as u64,
@@ -283,7 +386,7 @@ fn is_lower_hex(s: &str) -> bool {
     s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn extract_tracecontext(headers: &Headers<'_>) -> Option<SpanContext> {
+fn extract_tracecontext(headers: &HeaderSet<'_>) -> Option<SpanContext> {
     let traceparent = headers.get(TRACEPARENT)?.trim();
     let Some((trace_id, parent_id, sampled)) = parse_traceparent(traceparent) else {
         tracing::debug!(traceparent, "invalid traceparent");

@@ -19,9 +19,11 @@ pub(crate) fn extract(event: &Value, env: &Env<'_>) -> Option<SpanContext> {
 
 /// One SQS record's context.
 pub(crate) fn record_context(record: &Value, env: &Env<'_>) -> Option<SpanContext> {
+    // Only an object can be an envelope: other bodies are not parsed at all.
     let body = record
         .get("body")
         .and_then(Value::as_str)
+        .filter(|b| b.trim_start().starts_with('{'))
         .and_then(|b| serde_json::from_str::<Value>(b).ok());
     // EventBridge → SQS: the envelope decides, whatever it holds.
     if let Some(carrier) = body.as_ref().and_then(eventbridge_carrier) {

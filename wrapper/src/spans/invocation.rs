@@ -6,7 +6,7 @@
 //! The handler's outcome is recorded with [`Invocation::fail`] / [`Invocation::end`];
 //! [`Invocation::finish`] completes the trace and hands it to the transport (a channel push).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ddlambda_wire::invocation::InvocationStart;
 use ddlambda_wire::{Span, SpanContext};
@@ -70,15 +70,26 @@ pub struct Invocation {
 struct Shared {
     tracer: Tracer,
     request_id: String,
-    ids: TraceIds,
+    /// The `aws.lambda` span id, chosen at once (children and logs need it).
+    span_id: u64,
+    start_ns: i64,
+    cold_start: bool,
+    /// What the resolution consumes.
+    input: Mutex<Option<(EventInput, OwnedRuntime)>>,
+    resolved: OnceLock<TraceIds>,
     state: Mutex<State>,
 }
 
+#[derive(Default)]
 struct State {
-    lambda: Span,
+    /// `aws.lambda` and the inferred spans, once resolved.
+    lambda: Option<Span>,
     inferred: Option<Inferred>,
     children: Vec<Span>,
+    error: Option<ErrorInfo>,
     end_ns: Option<i64>,
+    /// The handler's `tracing` span, waiting for its `dd.trace_id`.
+    log_span: Option<tracing::Span>,
     sent: bool,
 }
 
@@ -112,43 +123,219 @@ impl<'a> RuntimeInfo<'a> {
     }
 }
 
-impl Invocation {
-    /// Starts the invocation for `event` (`None` when the payload could not be seen: then
-    /// only the client context and X-Ray can parent it).
-    pub fn start(tracer: &Tracer, event: Option<&Value>, runtime: RuntimeInfo<'_>) -> Self {
-        let start_ns = now_ns();
-        let cold_start = aws_lambda::take_cold_start();
-        let config = tracer.config();
-        let null = Value::Null;
-        let event = event.unwrap_or(&null);
+/// The event as the wrapper received it.
+#[derive(Debug, Clone, Default)]
+pub enum EventInput {
+    /// The raw bytes the runtime received (the layer): parsed off the response path.
+    Raw(bytes::Bytes),
+    /// Already JSON (the handler re-serialized its payload, or a test).
+    Json(Value),
+    /// Not visible: only the client context and X-Ray can parent the trace.
+    #[default]
+    None,
+}
 
-        let source = EventSource::detect(event);
-        let info = InvocationInfo {
+impl From<Option<&Value>> for EventInput {
+    fn from(event: Option<&Value>) -> Self {
+        event.map_or(Self::None, |e| Self::Json(e.clone()))
+    }
+}
+
+impl From<Option<Value>> for EventInput {
+    fn from(event: Option<Value>) -> Self {
+        event.map_or(Self::None, Self::Json)
+    }
+}
+
+impl From<bytes::Bytes> for EventInput {
+    fn from(raw: bytes::Bytes) -> Self {
+        Self::Raw(raw)
+    }
+}
+
+/// [`RuntimeInfo`], owned, for the resolution that may run on another thread.
+struct OwnedRuntime {
+    request_id: String,
+    invoked_function_arn: String,
+    function_name: Option<String>,
+    xray_trace_id: Option<String>,
+    client_context: Option<Value>,
+}
+
+impl Invocation {
+    /// Starts the invocation. Only what the handler needs at once happens here: the start
+    /// time, the cold-start flag and the `aws.lambda` span id. Parsing the event, extraction,
+    /// the inferred spans and the `invocation/start` message are [resolved](Self::ids) off the
+    /// response path: on another runtime thread when there is one, else when first needed
+    /// (the ids asked for inside the handler, or the finish after the response).
+    pub fn start(tracer: &Tracer, event: impl Into<EventInput>, runtime: RuntimeInfo<'_>) -> Self {
+        let shared = Arc::new(Shared {
+            tracer: tracer.clone(),
             request_id: runtime.request_id.to_owned(),
-            invoked_function_arn: runtime.invoked_function_arn.to_owned(),
+            span_id: random_id(),
+            start_ns: now_ns(),
+            cold_start: aws_lambda::take_cold_start(),
+            input: Mutex::new(Some((
+                event.into(),
+                OwnedRuntime {
+                    request_id: runtime.request_id.to_owned(),
+                    invoked_function_arn: runtime.invoked_function_arn.to_owned(),
+                    function_name: runtime.function_name.map(str::to_owned),
+                    xray_trace_id: runtime.xray_trace_id.map(str::to_owned),
+                    client_context: runtime.client_context,
+                },
+            ))),
+            resolved: OnceLock::new(),
+            state: Mutex::new(State::default()),
+        });
+        if let Ok(handle) = tokio::runtime::Handle::try_current()
+            && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            let background = shared.clone();
+            handle.spawn(async move {
+                background.resolve();
+            });
+        }
+        Self { shared }
+    }
+
+    /// The ids of `aws.lambda` (resolving the invocation now if that has not happened yet).
+    pub fn ids(&self) -> TraceIds {
+        *self.shared.resolve()
+    }
+
+    /// The `aws.lambda` span id, known from the start.
+    pub fn span_id(&self) -> u64 {
+        self.shared.span_id
+    }
+
+    /// The invocation's request id.
+    pub fn request_id(&self) -> &str {
+        &self.shared.request_id
+    }
+
+    /// Records `dd.trace_id` on the handler's `tracing` span once the trace id is known (at
+    /// once if it is), for log correlation.
+    pub fn correlate(&self, span: tracing::Span) {
+        let mut state = self.lock();
+        match self.shared.resolved.get() {
+            Some(ids) => {
+                span.record("dd.trace_id", ids.trace_id);
+            }
+            None => state.log_span = Some(span),
+        }
+    }
+
+    /// Marks `aws.lambda` as failed.
+    pub fn fail(&self, error: &ErrorInfo) {
+        self.lock().error = Some(error.clone());
+    }
+
+    /// Ends `aws.lambda` now (the handler produced its result); later calls change nothing.
+    pub fn end(&self) {
+        self.lock().end_ns.get_or_insert_with(now_ns);
+    }
+
+    /// Adds a finished span of the function's own (from the `tracing` bridge).
+    pub fn add_span(&self, span: Span) {
+        let mut state = self.lock();
+        if !state.sent {
+            state.children.push(span);
+        }
+    }
+
+    /// Ends the invocation (if [`Invocation::end`] was not called) and hands the trace to the
+    /// transport. Only the first call sends.
+    pub fn finish(&self) {
+        self.shared.finish();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn finish(&self) {
+        let ids = *self.resolve();
+        let flushed = {
+            let mut state = self.lock();
+            if state.sent {
+                return;
+            }
+            state.sent = true;
+            let end = *state.end_ns.get_or_insert_with(now_ns);
+            state.assemble(&self.tracer, ids, self.start_ns, end, &self.request_id)
+        };
+        self.tracer.transport().finish(flushed);
+    }
+
+    /// Parses and extracts once, whoever asks first; later callers get the same ids.
+    fn resolve(&self) -> &TraceIds {
+        self.resolved.get_or_init(|| {
+            let input = self.input.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let (event, runtime) = input.unwrap_or_else(|| {
+                (
+                    EventInput::None,
+                    OwnedRuntime {
+                        request_id: self.request_id.clone(),
+                        invoked_function_arn: String::new(),
+                        function_name: None,
+                        xray_trace_id: None,
+                        client_context: None,
+                    },
+                )
+            });
+            let event = match event {
+                EventInput::Raw(raw) => serde_json::from_slice(&raw)
+                    .inspect_err(|e| tracing::debug!("ddlambda: event is not JSON ({e})"))
+                    .unwrap_or(Value::Null),
+                EventInput::Json(value) => value,
+                EventInput::None => Value::Null,
+            };
+            let (ids, lambda, inferred) = self.build(&event, runtime);
+            let mut state = self.lock();
+            state.lambda = Some(lambda);
+            state.inferred = inferred;
+            if let Some(span) = state.log_span.take() {
+                span.record("dd.trace_id", ids.trace_id);
+            }
+            ids
+        })
+    }
+
+    /// Extraction, trigger tags, inferred spans, the trace-level tags, the data-streams
+    /// consume checkpoints and the `invocation/start` message.
+    fn build(&self, event: &Value, runtime: OwnedRuntime) -> (TraceIds, Span, Option<Inferred>) {
+        let tracer = &self.tracer;
+        let config = tracer.config();
+        let source = EventSource::detect(event);
+        let arn = runtime.invoked_function_arn;
+        let info = InvocationInfo {
+            request_id: runtime.request_id,
+            invoked_function_arn: arn.clone(),
             client_context: runtime.client_context,
         };
-        let decision = tracer.chain().decide(event, &info, runtime.xray_trace_id);
+        let decision = tracer
+            .chain()
+            .decide(event, &info, runtime.xray_trace_id.as_deref());
 
         let function_name = runtime
             .function_name
-            .map(str::to_owned)
             .or_else(|| config.function_name.clone())
-            .or_else(|| {
-                runtime
-                    .invoked_function_arn
-                    .split(':')
-                    .nth(6)
-                    .map(str::to_owned)
-            })
+            .or_else(|| arn.split(':').nth(6).map(str::to_owned))
             .unwrap_or_default();
         let function = Function {
             name: &function_name,
-            invoked_arn: runtime.invoked_function_arn,
-            request_id: runtime.request_id,
+            invoked_arn: &arn,
+            request_id: &self.request_id,
         };
-        let mut lambda = aws_lambda::start_span(config, &function, cold_start, start_ns);
-        for (key, value) in trigger::trigger_tags(event, source, runtime.invoked_function_arn) {
+        let mut lambda = aws_lambda::start_span(config, &function, self.cold_start, self.start_ns);
+        for (key, value) in trigger::trigger_tags(event, source, &arn) {
             lambda.meta.insert(key.to_owned(), value);
         }
         if decision.source == Source::Xray {
@@ -163,8 +350,8 @@ impl Invocation {
             source,
             &InferContext {
                 config,
-                request_id: runtime.request_id,
-                now_ns: start_ns,
+                request_id: &self.request_id,
+                now_ns: self.start_ns,
             },
         );
 
@@ -179,7 +366,6 @@ impl Invocation {
         };
         let mut parent = context.as_ref().map_or(0, |c| c.parent_id);
         for span in inferred.iter_mut().flat_map(|i| i.spans.iter_mut()) {
-            span.trace_id = trace_id;
             span.span_id = random_id();
             span.parent_id = parent;
             parent = span.span_id;
@@ -187,8 +373,7 @@ impl Invocation {
                 span.service.clone_from(&lambda.service);
             }
         }
-        lambda.trace_id = trace_id;
-        lambda.span_id = random_id();
+        lambda.span_id = self.span_id;
         lambda.parent_id = parent;
 
         let priority = context
@@ -198,7 +383,7 @@ impl Invocation {
         let ids = TraceIds {
             trace_id,
             trace_id_high,
-            span_id: lambda.span_id,
+            span_id: self.span_id,
             sampling_priority: priority,
         };
         // Data-streams hook: a consume checkpoint per record (no-op unless DSM is on), and the
@@ -209,145 +394,96 @@ impl Invocation {
             Some(SpanContext {
                 trace_id,
                 trace_id_high,
-                parent_id: lambda.span_id,
+                parent_id: self.span_id,
                 sampling_priority: Some(priority),
                 ..SpanContext::default()
             }),
         );
         tracer.transport().start(
             InvocationStart {
-                request_id: runtime.request_id.to_owned(),
+                request_id: self.request_id.clone(),
                 trace_id,
                 trace_id_high,
-                span_id: lambda.span_id,
+                span_id: self.span_id,
                 parent_id: lambda.parent_id,
                 sampling_priority: Some(priority),
-                start_ns,
-                cold_start,
+                start_ns: self.start_ns,
+                cold_start: self.cold_start,
             },
             decision.metadata_datagram(),
         );
+        tag_trace(
+            tracer,
+            &mut lambda,
+            inferred.as_mut(),
+            context.as_ref(),
+            trace_id_high,
+            priority,
+        );
+        (ids, lambda, inferred)
+    }
+}
 
-        let mut state = State {
-            lambda,
-            inferred,
-            children: Vec::new(),
-            end_ns: None,
-            sent: false,
-        };
-        state.tag_trace(tracer, context.as_ref(), trace_id_high, priority);
-        Self {
-            shared: Arc::new(Shared {
-                tracer: tracer.clone(),
-                request_id: runtime.request_id.to_owned(),
-                ids,
-                state: Mutex::new(state),
-            }),
+/// Tags every span with the trace-level tags; the chunk root (the first inferred span, or
+/// `aws.lambda`) carries the sampling decision and propagation tags, as ddtrace writes them.
+fn tag_trace(
+    tracer: &Tracer,
+    lambda: &mut Span,
+    inferred: Option<&mut Inferred>,
+    context: Option<&SpanContext>,
+    high: Option<u64>,
+    priority: i32,
+) {
+    let config = tracer.config();
+    let origin = context
+        .and_then(|c| c.origin.clone())
+        .unwrap_or_else(|| "lambda".into());
+    let spans = inferred
+        .into_iter()
+        .flat_map(|i| i.spans.iter_mut())
+        .chain(std::iter::once(lambda));
+    let mut root_done = false;
+    for span in spans {
+        span.meta.insert("_dd.origin".into(), origin.clone());
+        if let Some(env) = &config.env {
+            span.meta.insert("env".into(), env.clone());
         }
-    }
-
-    /// The ids of `aws.lambda`.
-    pub fn ids(&self) -> TraceIds {
-        self.shared.ids
-    }
-
-    /// The invocation's request id.
-    pub fn request_id(&self) -> &str {
-        &self.shared.request_id
-    }
-
-    /// Marks `aws.lambda` as failed.
-    pub fn fail(&self, error: &ErrorInfo) {
-        error.apply(&mut self.lock().lambda);
-    }
-
-    /// Ends `aws.lambda` now (the handler produced its result); later calls change nothing.
-    pub fn end(&self) {
-        self.lock().end_ns.get_or_insert_with(now_ns);
-    }
-
-    /// Adds a finished span of the function's own (from the `tracing` bridge).
-    pub fn add_span(&self, mut span: Span) {
-        let mut state = self.lock();
-        if state.sent {
-            return;
+        if let Some(version) = &config.version {
+            span.meta.insert("version".into(), version.clone());
         }
-        span.trace_id = self.shared.ids.trace_id;
-        if span.service.is_empty() {
-            span.service.clone_from(&state.lambda.service);
-        }
-        state.children.push(span);
-    }
-
-    /// Ends the invocation (if [`Invocation::end`] was not called) and hands the trace to the
-    /// transport. Only the first call sends.
-    pub fn finish(&self) {
-        let flushed = {
-            let mut state = self.lock();
-            if state.sent {
-                return;
+        if !root_done {
+            root_done = true;
+            span.metrics
+                .insert("_sampling_priority_v1".into(), f64::from(priority));
+            if let Some(high) = high.filter(|h| *h != 0) {
+                span.meta.insert("_dd.p.tid".into(), format!("{high:016x}"));
             }
-            state.sent = true;
-            let end = *state.end_ns.get_or_insert_with(now_ns);
-            state.assemble(&self.shared.tracer, end, &self.shared.request_id)
-        };
-        self.shared.tracer.transport().finish(flushed);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+            match context {
+                Some(ctx) => span.meta.extend(ctx.propagation_tags.clone()),
+                None => {
+                    span.meta.insert("_dd.p.dm".into(), "-0".into());
+                }
+            }
+        }
     }
 }
 
 impl State {
-    /// Tags every span with the trace-level tags; the chunk root (the first inferred span, or
-    /// `aws.lambda`) carries the sampling decision and propagation tags, as ddtrace writes them.
-    fn tag_trace(
+    /// The finished trace: durations, the outcome, the inferred span's after-the-fact tags,
+    /// the children, every span in the trace.
+    fn assemble(
         &mut self,
         tracer: &Tracer,
-        context: Option<&SpanContext>,
-        high: Option<u64>,
-        priority: i32,
-    ) {
-        let config = tracer.config();
-        let origin = context
-            .and_then(|c| c.origin.clone())
-            .unwrap_or_else(|| "lambda".into());
-        let spans = self
-            .inferred
-            .iter_mut()
-            .flat_map(|i| i.spans.iter_mut())
-            .chain(std::iter::once(&mut self.lambda));
-        let mut root_done = false;
-        for span in spans {
-            span.meta.insert("_dd.origin".into(), origin.clone());
-            if let Some(env) = &config.env {
-                span.meta.insert("env".into(), env.clone());
-            }
-            if let Some(version) = &config.version {
-                span.meta.insert("version".into(), version.clone());
-            }
-            if !root_done {
-                root_done = true;
-                span.metrics
-                    .insert("_sampling_priority_v1".into(), f64::from(priority));
-                if let Some(high) = high.filter(|h| *h != 0) {
-                    span.meta.insert("_dd.p.tid".into(), format!("{high:016x}"));
-                }
-                match context {
-                    Some(ctx) => span.meta.extend(ctx.propagation_tags.clone()),
-                    None => {
-                        span.meta.insert("_dd.p.dm".into(), "-0".into());
-                    }
-                }
-            }
+        ids: TraceIds,
+        lambda_start: i64,
+        end: i64,
+        request_id: &str,
+    ) -> Flushed {
+        let mut lambda = self.lambda.take().unwrap_or_default();
+        lambda.duration = (end - lambda_start).max(0);
+        if let Some(error) = &self.error {
+            error.apply(&mut lambda);
         }
-    }
-
-    /// The finished trace: durations, the inferred span's after-the-fact tags, children.
-    fn assemble(&mut self, tracer: &Tracer, end: i64, request_id: &str) -> Flushed {
-        let lambda_start = self.lambda.start;
-        self.lambda.duration = (end - lambda_start).max(0);
         let mut spans = Vec::with_capacity(3 + self.children.len());
         if let Some(inferred) = self.inferred.take() {
             let synchronous = inferred.synchronous;
@@ -359,15 +495,23 @@ impl State {
                     if let Some(service) = &tracer.config().service {
                         span.meta.insert("peer.service".into(), service.clone());
                     }
-                    if let Some(arn) = self.lambda.meta.get("function_trigger.event_source_arn") {
+                    if let Some(arn) = lambda.meta.get("function_trigger.event_source_arn") {
                         span.meta.insert("dd_resource_key".into(), arn.clone());
                     }
                 }
                 spans.push(span);
             }
         }
-        spans.push(std::mem::take(&mut self.lambda));
+        for child in &mut self.children {
+            if child.service.is_empty() {
+                child.service.clone_from(&lambda.service);
+            }
+        }
+        spans.push(lambda);
         spans.append(&mut self.children);
+        for span in &mut spans {
+            span.trace_id = ids.trace_id;
+        }
         let checkpoints = crate::streams::finish_invocation();
         Flushed {
             request_id: request_id.to_owned(),
@@ -381,12 +525,8 @@ impl Drop for Shared {
     /// An invocation dropped without [`Invocation::finish`] (its future was cancelled) still
     /// reports what it has.
     fn drop(&mut self) {
-        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
-        if !state.sent {
-            state.sent = true;
-            let end = *state.end_ns.get_or_insert_with(now_ns);
-            let flushed = state.assemble(&self.tracer, end, &self.request_id);
-            self.tracer.transport().finish(flushed);
+        if !self.lock().sent {
+            self.finish();
         }
     }
 }

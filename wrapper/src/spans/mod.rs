@@ -8,4 +8,4 @@ pub mod invocation;
 pub mod links;
 
 pub use aws_lambda::ErrorInfo;
-pub use invocation::{Invocation, RuntimeInfo, TraceIds};
+pub use invocation::{EventInput, Invocation, RuntimeInfo, TraceIds};

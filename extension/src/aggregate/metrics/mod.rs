@@ -85,6 +85,8 @@ struct State {
     contexts: usize,
     /// Reused buffer for the context key of the line being added.
     key: String,
+    /// The timestamp of the last count point sent per context (see [`MetricsAggregator::take`]).
+    last_count_ts: HashMap<Box<str>, i64>,
 }
 
 #[derive(Debug)]
@@ -178,15 +180,24 @@ impl MetricsAggregator {
     }
 
     /// Takes everything held, as series and sketch batches.
+    ///
+    /// Lambda flushes at the end of every invocation, so one interval's count may go out in
+    /// several flushes. The intake keeps one value per timestamp, so each later count point of
+    /// a context gets the next free second instead of the interval's start: every partial count
+    /// survives, and the interval's sum is unchanged. (Gauges are last-value anyway; sketches
+    /// merge.)
     pub fn take(&self) -> (Vec<SeriesBatch>, Vec<SketchBatch>) {
-        let (buckets, timestamped) = {
-            let mut s = self.lock();
-            s.contexts = 0;
-            (
-                std::mem::take(&mut s.buckets),
-                std::mem::take(&mut s.timestamped),
-            )
-        };
+        let mut s = self.lock();
+        s.contexts = 0;
+        let buckets = std::mem::take(&mut s.buckets);
+        let timestamped = std::mem::take(&mut s.timestamped);
+        // Counts only collide within a flush-to-flush gap; forget contexts quiet for longer
+        // than an hour (the intake refuses older points anyway).
+        if let Some(newest) = buckets.keys().next_back() {
+            s.last_count_ts.retain(|_, ts| *ts > newest - 3600);
+        }
+        let mut last_count_ts = std::mem::take(&mut s.last_count_ts);
+        drop(s);
         let mut series: BTreeMap<Box<str>, Series> = BTreeMap::new();
         let mut sketches: BTreeMap<Box<str>, SketchSeries> = BTreeMap::new();
         for (ts, contexts) in buckets {
@@ -208,6 +219,12 @@ impl MetricsAggregator {
                             sketch,
                         }),
                     other => {
+                        let mut timestamp = ts;
+                        if let Agg::Count(_) = other {
+                            let last = last_count_ts.entry(key.clone()).or_insert(i64::MIN);
+                            timestamp = timestamp.max(last.saturating_add(1));
+                            *last = timestamp;
+                        }
                         let (kind, value) = match other {
                             Agg::Count(v) => (SeriesType::Count, v),
                             Agg::Gauge(v) => (SeriesType::Gauge, v),
@@ -218,10 +235,7 @@ impl MetricsAggregator {
                             .entry(key)
                             .or_insert_with_key(|k| new_series(k, kind))
                             .points
-                            .push(Point {
-                                timestamp: ts,
-                                value,
-                            });
+                            .push(Point { timestamp, value });
                     }
                 }
             }
@@ -239,6 +253,7 @@ impl MetricsAggregator {
             s.points.sort_by_key(|p| p.timestamp);
         }
 
+        self.lock().last_count_ts = last_count_ts;
         let series = chunk(series.into_values(), MAX_SERIES_PER_BATCH)
             .into_iter()
             .map(|series| SeriesBatch { series })
@@ -446,6 +461,35 @@ mod tests {
         let users = series.iter().find(|s| s.metric == "u").expect("u");
         assert_eq!(users.points[0].value, 2.0);
         assert!(agg.is_empty());
+    }
+
+    #[test]
+    fn a_count_flushed_twice_in_one_interval_keeps_both_parts() {
+        let agg = MetricsAggregator::default();
+        agg.insert_datagram(b"hits:2|c\nlevel:1|g", 1_700_000_001);
+        let (first, _) = series_of(&agg);
+        agg.insert_datagram(b"hits:3|c\nlevel:4|g", 1_700_000_002);
+        agg.insert_datagram(b"hits:4|c", 1_700_000_013);
+        let (second, _) = series_of(&agg);
+        let points = |series: &[Series], name: &str| {
+            series
+                .iter()
+                .find(|s| s.metric == name)
+                .map(|s| {
+                    s.points
+                        .iter()
+                        .map(|p| (p.timestamp, p.value))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(points(&first, "hits"), [(1_700_000_000, 2.0)]);
+        assert_eq!(
+            points(&second, "hits"),
+            [(1_700_000_001, 3.0), (1_700_000_010, 4.0)]
+        );
+        // Gauges keep the interval's timestamp: the later value is meant to replace.
+        assert_eq!(points(&second, "level"), [(1_700_000_000, 4.0)]);
     }
 
     #[test]
