@@ -91,6 +91,14 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Lambda's Invoke API refuses a payload that is not JSON; so does this.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&event) {
+        eprintln!(
+            "ddlambda invoke: {} is not JSON ({e}); Lambda would refuse it",
+            args.event.display()
+        );
+        return ExitCode::from(2);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,13 +1,15 @@
 //! The bounded store of what awaits flushing, and the wrapper's signals about invocations.
 //!
 //! Listeners push [`Event`]s through the [`Inbox`] trait; the flusher takes what is ready with
-//! [`Buffer::take`]. The bound counts estimated in-memory bytes (decoded spans weigh more than
-//! their msgpack body); a payload that does not fit is refused whole (the newest data is the
-//! one dropped, so what is already held stays consistent) and counted.
+//! [`Buffer::take`]. Spans get their function tags on arrival (they mostly arrive after the
+//! response, while the runtime is finishing), so that a flush after `runtimeDone` only encodes
+//! and sends. The bound counts estimated in-memory bytes of the tagged spans (decoded spans
+//! weigh more than their msgpack body); a payload that does not fit is refused whole (the
+//! newest data is the one dropped, so what is already held stays consistent) and counted.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::mem::size_of;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use ddlambda_wire::Span;
@@ -15,6 +17,7 @@ use ddlambda_wire::invocation::{Hello, InvocationStart};
 use tokio::sync::watch;
 
 use crate::event::{Event, ForwardPayload, TracePayload, WrapperSignal};
+use crate::flush::enrich::FunctionTags;
 use crate::flush::stats::Counters;
 
 /// Where listeners hand what they received.
@@ -64,6 +67,9 @@ pub struct Buffer {
     cap: usize,
     trace_enabled: bool,
     counters: Arc<Counters>,
+    /// Set once registration told the account id; spans pushed before are not tagged (no
+    /// listener serves before that).
+    tags: OnceLock<FunctionTags>,
     state: Mutex<State>,
     /// Bumped on every wrapper signal, so the lifecycle can wait for one.
     signals: watch::Sender<u64>,
@@ -75,6 +81,8 @@ struct State {
     items: VecDeque<Held>,
     current: Option<String>,
     current_done: bool,
+    /// The first INVOKE's request id: its spans (and init's) are the cold start.
+    first: Option<String>,
     hello: Option<Hello>,
     ended: HashSet<String>,
     starts: HashMap<String, InvocationStart>,
@@ -86,6 +94,7 @@ impl Buffer {
             cap,
             trace_enabled,
             counters,
+            tags: OnceLock::new(),
             state: Mutex::new(State::default()),
             signals: watch::Sender::new(0),
         }
@@ -106,10 +115,18 @@ impl Buffer {
         self.cap
     }
 
+    /// The tags every span gets from now on (see the module doc).
+    pub fn set_function_tags(&self, tags: FunctionTags) {
+        let _ = self.tags.set(tags);
+    }
+
     /// INVOKE: `request_id` is now the open invocation; tracer spans without a request id
     /// belong to it from now on.
     pub fn open_invocation(&self, request_id: &str) {
         let mut s = self.state();
+        if s.first.is_none() {
+            s.first = Some(request_id.to_owned());
+        }
         s.current = Some(request_id.to_owned());
         s.current_done = false;
         // Signals of earlier invocations are no longer waited for.
@@ -184,6 +201,25 @@ impl Buffer {
         taken
     }
 
+    /// Function tags and `cold_start` on every span of `payload`.
+    fn tag(&self, payload: &mut TracePayload) {
+        let Some(tags) = self.tags.get() else {
+            return;
+        };
+        let cold = {
+            let s = self.state();
+            let invocation = payload.request_id.as_ref().or(s.current.as_ref());
+            match (invocation, &s.first) {
+                (Some(inv), Some(first)) => inv == first,
+                // Before the first INVOKE: init, which is the cold start.
+                _ => true,
+            }
+        };
+        for span in payload.traces.iter_mut().flatten() {
+            tags.apply(span, cold);
+        }
+    }
+
     fn signal(&self, signal: WrapperSignal) {
         {
             let mut s = self.state();
@@ -239,6 +275,8 @@ impl Inbox for Buffer {
                     Counters::add(&self.counters.disabled_spans, spans);
                     Admission::Disabled
                 } else {
+                    let mut payload = payload;
+                    self.tag(&mut payload);
                     let bytes = trace_payload_bytes(&payload);
                     let request_id = payload.request_id.clone();
                     self.admit(request_id, HeldItem::Traces(payload), bytes, spans)
@@ -380,6 +418,27 @@ mod tests {
         b.runtime_done("r1");
         assert_eq!(b.take(Scope::Settled).len(), 1);
         assert_eq!(b.used(), 0);
+    }
+
+    #[test]
+    fn spans_are_tagged_on_arrival_with_their_cold_start() {
+        let (b, _) = buffer(1 << 20);
+        b.set_function_tags(FunctionTags::default());
+        b.push(payload(None, 1, false));
+        b.open_invocation("r1");
+        b.push(payload(None, 1, false));
+        b.open_invocation("r2");
+        b.push(payload(Some("r1"), 1, false));
+        b.push(payload(None, 1, false));
+        let colds: Vec<String> = b
+            .take(Scope::All)
+            .into_iter()
+            .map(|h| match h.item {
+                HeldItem::Traces(p) => p.traces[0][0].meta["cold_start"].clone(),
+                HeldItem::Forward(_) => unreachable!(),
+            })
+            .collect();
+        assert_eq!(colds, ["true", "true", "true", "false"]);
     }
 
     #[test]

@@ -12,4 +12,5 @@ pub mod event;
 pub mod flush;
 pub mod intake;
 pub mod lifecycle;
+pub mod secrets;
 pub mod sinks;

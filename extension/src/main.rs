@@ -116,6 +116,7 @@ async fn run(config: Config, started: Instant) -> i32 {
     };
 
     let tags = FunctionTags::new(&config, registration.account_id.as_deref());
+    buffer.set_function_tags(tags.clone());
     let policy = RetryPolicy {
         attempt_timeout: config.flush_timeout,
         ..RetryPolicy::default()

@@ -79,3 +79,19 @@ fn exits_non_zero_when_the_function_fails() {
     assert!(!ok, "{out}");
     assert!(out.contains("Fixture.Error"), "{out}");
 }
+
+#[test]
+fn refuses_an_event_that_is_not_json() {
+    let ext = ExtDir::new();
+    let event_file = ext.path().join("event.json");
+    std::fs::write(&event_file, "not json").expect("event file");
+    let out = Command::new(bin_path("ddlambda"))
+        .args(["invoke", "--function"])
+        .arg(fixture_fn())
+        .arg("--event")
+        .arg(&event_file)
+        .output()
+        .expect("run ddlambda invoke");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not JSON"));
+}

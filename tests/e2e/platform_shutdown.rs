@@ -207,3 +207,60 @@ async fn shutdown_from_another_task_ends_a_hanging_invocation() {
         "{t}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_extensions_take_part_and_the_runtime_gets_sigterm() {
+    let ext = ExtDir::new();
+    let platform = builder(&ext)
+        .env("FIXTURE_INTERNAL_EXT", "1")
+        .env("FIXTURE_EXT_ON_SHUTDOWN", "exit_error")
+        .extension(ext.extension("external"))
+        .build()
+        .await
+        .expect("platform");
+    let r = platform
+        .invoke(event(json!({})), InvokeOptions::default())
+        .await
+        .expect("invoke");
+    assert_eq!(r.report.status, Status::Success, "{r:?}");
+    platform.shutdown(ShutdownReason::Spindown).await;
+    let t = platform.timeline();
+    let internal = Actor::Extension("fixture-internal".into());
+    assert!(
+        t.first(&internal, |k| *k == EventKind::Registered)
+            .is_some(),
+        "{t}"
+    );
+    assert!(
+        t.first(&internal, |k| *k
+            == EventKind::ExtensionEvent {
+                event: ddlambda_platform::ExtensionEventKind::Invoke
+            })
+        .is_some(),
+        "{t}"
+    );
+    // With an internal extension, the runtime is asked to stop (SIGTERM) rather than killed.
+    assert!(
+        t.first(&Actor::Runtime, |k| matches!(
+            k,
+            EventKind::Exited {
+                signal: Some(15),
+                ..
+            }
+        ))
+        .is_some(),
+        "{t}"
+    );
+    assert!(
+        t.first(&Actor::Runtime, |k| matches!(k, EventKind::Killed { .. }))
+            .is_none(),
+        "{t}"
+    );
+    let external = Actor::Extension("external".into());
+    let reported = t.first(&external, |k| {
+        *k == EventKind::ErrorReported {
+            error_type: "Fixture.ExitError".into(),
+        }
+    });
+    assert!(reported.is_some(), "/exit/error is recorded:\n{t}");
+}

@@ -272,3 +272,37 @@ async fn slow_batches_arrive_late_but_arrive() {
     assert!(arrived.is_some(), "{:#?}", ext.telemetry("tel"));
     platform.shutdown(ShutdownReason::Spindown).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_stay_under_max_bytes() {
+    let ext = ExtDir::new();
+    let platform = builder(&ext)
+        .env("FIXTURE_EXT_TELEMETRY", "1")
+        .extension(ext.extension("tel"))
+        .build()
+        .await
+        .expect("platform");
+    // 400 lines of 1000 bytes: more than the subscriber's 256 KiB maxBytes.
+    let lines: Vec<String> = (0..400)
+        .map(|i| format!("{i:04}{}", "y".repeat(996)))
+        .collect();
+    let r = platform
+        .invoke(event(json!({ "log": lines })), InvokeOptions::default())
+        .await
+        .expect("invoke");
+    assert!(!r.is_error(), "{r:?}");
+    platform.shutdown(ShutdownReason::Spindown).await;
+    let batches = ext.of_kind("tel", "telemetry");
+    let function_lines: usize = ext
+        .telemetry("tel")
+        .iter()
+        .filter(|r| r["type"] == "function")
+        .count();
+    assert_eq!(function_lines, 400, "nothing lost");
+    for b in &batches {
+        let records = b["batch"].as_array().expect("array");
+        let bytes: usize = records.iter().map(|r| r.to_string().len()).sum();
+        assert!(bytes <= 262_144, "a batch of {bytes} bytes");
+    }
+    assert!(batches.len() >= 2, "{} batches", batches.len());
+}

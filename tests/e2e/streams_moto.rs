@@ -477,95 +477,102 @@ async fn run(moto: Moto) {
         sampling_priority: Some(1),
         ..SpanContext::default()
     };
-    streams::begin_invocation(&config("producer"), &json!({}), Some(producer_span));
-    sqs.send_message()
-        .queue_url(&orders_url)
-        .message_body("order 1")
-        .send()
-        .await
-        .unwrap();
-    let entries = (2..4)
-        .map(|i| {
-            SendMessageBatchRequestEntry::builder()
-                .id(format!("m{i}"))
-                .message_body(format!("order {i}"))
-                .build()
-                .unwrap()
-        })
-        .collect::<Vec<_>>();
-    sqs.send_message_batch()
-        .queue_url(&orders_url)
-        .set_entries(Some(entries))
-        .send()
-        .await
-        .unwrap();
-    // Already at SQS's 10-attribute limit: no room for `_datadog`.
-    let mut full = sqs
-        .send_message()
-        .queue_url(&orders_url)
-        .message_body("full");
-    for i in 0..10 {
-        full = full.message_attributes(
-            format!("a{i}"),
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value("v")
-                .build()
-                .unwrap(),
-        );
-    }
-    full.send().await.unwrap();
-    sns.publish()
-        .topic_arn(&topic_arn)
-        .message("event 1")
-        .send()
-        .await
-        .unwrap();
-    let batch = (2..4)
-        .map(|i| {
-            aws_sdk_sns::types::PublishBatchRequestEntry::builder()
-                .id(format!("e{i}"))
-                .message(format!("event {i}"))
-                .build()
-                .unwrap()
-        })
-        .collect::<Vec<_>>();
-    sns.publish_batch()
-        .topic_arn(&topic_arn)
-        .set_publish_batch_request_entries(Some(batch))
-        .send()
-        .await
-        .unwrap();
-    kinesis
-        .put_record()
-        .stream_name("clicks")
-        .partition_key("k")
-        .data(KBlob::new(br#"{"click":1}"#.to_vec()))
-        .send()
-        .await
-        .unwrap();
-    let records = [
-        br#"{"click":2}"#.to_vec(),
-        br#"{"click":3}"#.to_vec(),
-        b"\x00not json".to_vec(),
-    ]
-    .into_iter()
-    .map(|d| {
-        aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
-            .partition_key("k")
-            .data(KBlob::new(d))
-            .build()
-            .unwrap()
-    })
-    .collect::<Vec<_>>();
-    kinesis
-        .put_records()
-        .stream_name("clicks")
-        .set_records(Some(records))
-        .send()
-        .await
-        .unwrap();
-    let produced = streams::finish_invocation();
+    // Scoped to this task: other tests of this binary run invocations concurrently.
+    let ((), produced) = streams::scope(
+        &config("producer"),
+        &json!({}),
+        Some(producer_span),
+        async {
+            sqs.send_message()
+                .queue_url(&orders_url)
+                .message_body("order 1")
+                .send()
+                .await
+                .unwrap();
+            let entries = (2..4)
+                .map(|i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .message_body(format!("order {i}"))
+                        .build()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>();
+            sqs.send_message_batch()
+                .queue_url(&orders_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .unwrap();
+            // Already at SQS's 10-attribute limit: no room for `_datadog`.
+            let mut full = sqs
+                .send_message()
+                .queue_url(&orders_url)
+                .message_body("full");
+            for i in 0..10 {
+                full = full.message_attributes(
+                    format!("a{i}"),
+                    MessageAttributeValue::builder()
+                        .data_type("String")
+                        .string_value("v")
+                        .build()
+                        .unwrap(),
+                );
+            }
+            full.send().await.unwrap();
+            sns.publish()
+                .topic_arn(&topic_arn)
+                .message("event 1")
+                .send()
+                .await
+                .unwrap();
+            let batch = (2..4)
+                .map(|i| {
+                    aws_sdk_sns::types::PublishBatchRequestEntry::builder()
+                        .id(format!("e{i}"))
+                        .message(format!("event {i}"))
+                        .build()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>();
+            sns.publish_batch()
+                .topic_arn(&topic_arn)
+                .set_publish_batch_request_entries(Some(batch))
+                .send()
+                .await
+                .unwrap();
+            kinesis
+                .put_record()
+                .stream_name("clicks")
+                .partition_key("k")
+                .data(KBlob::new(br#"{"click":1}"#.to_vec()))
+                .send()
+                .await
+                .unwrap();
+            let records = [
+                br#"{"click":2}"#.to_vec(),
+                br#"{"click":3}"#.to_vec(),
+                b"\x00not json".to_vec(),
+            ]
+            .into_iter()
+            .map(|d| {
+                aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                    .partition_key("k")
+                    .data(KBlob::new(d))
+                    .build()
+                    .unwrap()
+            })
+            .collect::<Vec<_>>();
+            kinesis
+                .put_records()
+                .stream_name("clicks")
+                .set_records(Some(records))
+                .send()
+                .await
+                .unwrap();
+        },
+    )
+    .await;
     let after = injection_counts();
     assert_eq!(
         produced.len(),
@@ -644,11 +651,8 @@ async fn run(moto: Moto) {
         (&clicks, h_kinesis, "kinesis"),
     ] {
         let event = json!({ "Records": records });
-        assert_eq!(
-            streams::begin_invocation(&config("consumer"), &event, None),
-            records.len()
-        );
-        let checkpoints = streams::finish_invocation();
+        let ((), checkpoints) = streams::scope(&config("consumer"), &event, None, async {}).await;
+        assert_eq!(checkpoints.len(), records.len());
         for (record, cp) in records.iter().zip(&checkpoints.0.checkpoints) {
             let carried = !(record["body"] == "full"
                 || record["kinesis"]["data"] == STANDARD.encode(b"\x00not json"));

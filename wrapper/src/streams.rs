@@ -22,11 +22,13 @@
 //! processed) over a future; [`Parent::Root`] starts a new pathway. Several produces after one
 //! consume all share the consume as parent, as the Python and JS tracers do.
 //!
-//! One invocation runs at a time per sandbox, so the invocation's state is process-wide. A
+//! One invocation runs at a time per sandbox, so the invocation's state is process-wide; [`scope`]
+//! keeps it in the task instead, for concurrent invocations in one process. A
 //! produce outside an invocation (at init) or with DSM off sets no checkpoint; the SDK hooks
 //! still inject the trace context the handler gave [`begin_invocation`].
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -367,10 +369,20 @@ static CURRENT: Mutex<Option<Invocation>> = Mutex::new(None);
 
 tokio::task_local! {
     static PARENT: Parent;
+    static SCOPED: RefCell<Invocation>;
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Option<Invocation>> {
     CURRENT.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs `f` on the current invocation: the task's own ([`scope`]) if there is one, else the
+/// process-wide one ([`begin_invocation`]).
+fn with_current<R>(f: impl FnOnce(&mut Invocation) -> R) -> Option<R> {
+    if SCOPED.try_with(|_| ()).is_ok() {
+        return SCOPED.try_with(|cell| f(&mut cell.borrow_mut())).ok();
+    }
+    lock().as_mut().map(f)
 }
 
 /// Unix nanoseconds now.
@@ -378,6 +390,19 @@ pub fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn new_invocation(config: &StreamsConfig, event: &Value, trace: Option<SpanContext>) -> Invocation {
+    let mut recorder = config.enabled.then(|| Recorder::new(config.clone()));
+    let consumed = recorder
+        .as_mut()
+        .map(|r| r.consume(event, now_ns()))
+        .unwrap_or_default();
+    Invocation {
+        recorder,
+        consumed,
+        trace,
+    }
 }
 
 /// Starts an invocation: the consume checkpoints for `event`'s records (when DSM is on), and
@@ -388,17 +413,9 @@ pub fn begin_invocation(
     event: &Value,
     trace: Option<SpanContext>,
 ) -> usize {
-    let mut recorder = config.enabled.then(|| Recorder::new(config.clone()));
-    let consumed = recorder
-        .as_mut()
-        .map(|r| r.consume(event, now_ns()))
-        .unwrap_or_default();
-    let n = consumed.len();
-    *lock() = Some(Invocation {
-        recorder,
-        consumed,
-        trace,
-    });
+    let invocation = new_invocation(config, event, trace);
+    let n = invocation.consumed.len();
+    *lock() = Some(invocation);
     n
 }
 
@@ -411,18 +428,36 @@ pub fn finish_invocation() -> Checkpoints {
         .unwrap_or_default()
 }
 
+/// [`begin_invocation`], `fut`, [`finish_invocation`] for an invocation that lives in one task:
+/// produces inside `fut` use this invocation even while others run concurrently in the same
+/// process (a concurrent runtime, tests), instead of the process-wide one.
+pub async fn scope<F: Future>(
+    config: &StreamsConfig,
+    event: &Value,
+    trace: Option<SpanContext>,
+    fut: F,
+) -> (F::Output, Checkpoints) {
+    let invocation = RefCell::new(new_invocation(config, event, trace));
+    SCOPED
+        .scope(invocation, async {
+            let out = fut.await;
+            let checkpoints = SCOPED
+                .with(|cell| cell.borrow_mut().recorder.as_mut().map(Recorder::take))
+                .unwrap_or_default();
+            (out, checkpoints)
+        })
+        .await
+}
+
 /// The trace context of the current invocation's span, for injection into produced messages.
 pub fn current_trace() -> Option<SpanContext> {
-    lock().as_ref().and_then(|i| i.trace.clone())
+    with_current(|i| i.trace.clone()).flatten()
 }
 
 /// The pathways of the current invocation's records, in record order (each record's consume
 /// checkpoint), for callers that pick the parent themselves.
 pub fn consumed() -> Vec<Pathway> {
-    lock()
-        .as_ref()
-        .map(|i| i.consumed.clone())
-        .unwrap_or_default()
+    with_current(|i| i.consumed.clone()).unwrap_or_default()
 }
 
 /// Runs `fut` with produces parented on `parent` instead of the default.
@@ -440,20 +475,21 @@ pub fn produce(kind: &str, topic: &str, payload_size: u64) -> Option<Pathway> {
 
 /// [`produce`] with an explicit parent.
 pub fn produce_with(parent: Parent, kind: &str, topic: &str, payload_size: u64) -> Option<Pathway> {
-    let mut guard = lock();
-    let inv = guard.as_mut()?;
-    let recorder = inv.recorder.as_mut()?;
-    let from = match parent {
-        Parent::FirstRecord => inv.consumed.first().copied(),
-        Parent::Record(i) => inv.consumed.get(i).copied(),
-        Parent::Root => None,
-    };
-    let tags = vec![
-        "direction:out".to_owned(),
-        format!("topic:{topic}"),
-        format!("type:{kind}"),
-    ];
-    Some(recorder.checkpoint(from.as_ref(), tags, payload_size, now_ns()))
+    with_current(|inv| {
+        let from = match parent {
+            Parent::FirstRecord => inv.consumed.first().copied(),
+            Parent::Record(i) => inv.consumed.get(i).copied(),
+            Parent::Root => None,
+        };
+        let tags = vec![
+            "direction:out".to_owned(),
+            format!("topic:{topic}"),
+            format!("type:{kind}"),
+        ];
+        let recorder = inv.recorder.as_mut()?;
+        Some(recorder.checkpoint(from.as_ref(), tags, payload_size, now_ns()))
+    })
+    .flatten()
 }
 
 /// For any transport: sets the `direction:out` checkpoint of [`produce`] and returns the
@@ -662,6 +698,22 @@ mod tests {
         assert!(finish_invocation().is_empty());
         let body = sent.encode();
         assert_eq!(CheckpointBatch::decode(&body).unwrap(), sent.0);
+
+        // A scoped invocation is its own, whatever the process-wide one does meanwhile.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (p, scoped) = rt.block_on(scope(&config(), &event, None, async {
+            begin_invocation(&config(), &json!({}), None);
+            produce("sqs", "scoped", 1)
+        }));
+        assert_eq!(
+            p.map(|p| p.hash),
+            scoped.0.checkpoints.last().map(|c| c.hash)
+        );
+        assert_eq!(scoped.len(), 3, "2 consumes + 1 produce");
+        assert_eq!(scoped.0.checkpoints[2].parent_hash, records[0].hash);
+        assert!(finish_invocation().is_empty());
 
         let off = StreamsConfig {
             enabled: false,

@@ -54,13 +54,30 @@ pub enum ApiGatewayKind {
 }
 
 impl EventSource {
-    /// Detects the event source from the event's shape.
+    /// Detects the event source from the event's shape (one pass over its top-level keys).
     pub fn detect(event: &Value) -> Self {
         let Some(obj) = event.as_object() else {
             return Self::Unknown;
         };
+        let mut request_context = None;
+        let (mut awslogs, mut detail_type, mut detail, mut source_field) = (None, None, None, None);
+        let (mut http_method, mut route_key, mut maybe_step_functions) = (false, false, false);
+        let mut records = None;
+        for (key, value) in obj {
+            match key.as_str() {
+                "requestContext" => request_context = value.as_object(),
+                "awslogs" => awslogs = Some(value),
+                "detail-type" => detail_type = Some(value),
+                "detail" => detail = Some(value),
+                "source" => source_field = Some(value),
+                "httpMethod" => http_method = true,
+                "routeKey" => route_key = true,
+                "Records" => records = Some(value),
+                "Payload" | "Execution" | "_datadog" => maybe_step_functions = true,
+                _ => {}
+            }
+        }
         let mut source = Self::Unknown;
-        let request_context = obj.get("requestContext").and_then(Value::as_object);
         if let Some(rc) = request_context
             && truthy(rc.get("stage"))
         {
@@ -72,10 +89,10 @@ impl EventSource {
                 return Self::FunctionUrl;
             }
             let mut kind = ApiGatewayKind::Other;
-            if obj.contains_key("httpMethod") {
+            if http_method {
                 kind = ApiGatewayKind::Rest;
             }
-            if obj.contains_key("routeKey") {
+            if route_key {
                 kind = ApiGatewayKind::Http;
             }
             if truthy(rc.get("messageDirection")) {
@@ -86,23 +103,23 @@ impl EventSource {
         if request_context.is_some_and(|rc| truthy(rc.get("elb"))) {
             source = Self::Alb;
         }
-        if truthy(obj.get("awslogs")) {
+        if truthy(awslogs) {
             source = Self::CloudWatchLogs;
         }
-        if truthy(obj.get("detail-type")) {
+        if truthy(detail_type) {
             source = Self::EventBridge;
         }
-        let has_event_categories = obj
-            .get("detail")
+        let has_event_categories = detail
             .and_then(Value::as_object)
             .is_some_and(|d| d.get("EventCategories").is_some_and(|c| !c.is_null()));
-        if obj.get("source").and_then(Value::as_str) == Some("aws.events") || has_event_categories {
+        if source_field.and_then(Value::as_str) == Some("aws.events") || has_event_categories {
             source = Self::CloudWatchEvents;
         }
-        if is_step_functions_event(event) {
+        if maybe_step_functions && is_step_functions_event(event) {
             source = Self::StepFunctions;
         }
-        if let Some(record) = first_record(event).and_then(Value::as_object) {
+        let first = records.and_then(Value::as_array).and_then(|r| r.first());
+        if let Some(record) = first.and_then(Value::as_object) {
             let aws_source = record
                 .get("eventSource")
                 .filter(|v| truthy(Some(v)))

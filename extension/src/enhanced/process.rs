@@ -2,8 +2,10 @@
 //!
 //! At the start and end of an invocation: `/proc/stat` (CPU ticks, total and per core),
 //! `/proc/uptime` and `/proc/net/dev`, whose deltas give CPU time and utilisation and network
-//! bytes. Every 10 ms in between, a sampling task keeps maxima of what it reads from cheap
-//! files: per process, `stat()` of `/proc/<pid>/task` (threads) and `/proc/<pid>/fd` (open
+//! bytes. In between, a sampling task keeps maxima of what it reads from cheap files, every
+//! 10 ms for the first 200 ms and then less often, settling at 100 ms ([`period_after`]): short
+//! invocations (most of them) are sampled finely, and a long one does not pay 100 wake-ups a
+//! second. It reads: per process, `stat()` of `/proc/<pid>/task` (threads) and `/proc/<pid>/fd` (open
 //! descriptors) and a read of `/proc/<pid>/statm` (RSS); and `statvfs("/tmp")`. Limits
 //! (`Max open files`, `Max processes`) are read once per invocation. Files that vanish or are
 //! unreadable are skipped.
@@ -26,8 +28,19 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-/// Sampling period during an invocation.
+/// Sampling period at the start of an invocation.
 pub const PERIOD: Duration = Duration::from_millis(10);
+/// The period long invocations settle at.
+pub const MAX_PERIOD: Duration = Duration::from_millis(100);
+/// Samples taken at each period before it doubles: 200 ms at 10 ms, then 20, 40, 80 ms, and
+/// 100 ms from about 3 s into an invocation.
+pub const SAMPLES_PER_STEP: u32 = 20;
+
+/// The period after `n` samples.
+pub fn period_after(n: u32) -> Duration {
+    let doublings = (n / SAMPLES_PER_STEP).min(4);
+    (PERIOD * (1u32 << doublings)).min(MAX_PERIOD)
+}
 
 /// Where to look: the `/proc` root and which processes count.
 #[derive(Debug, Clone)]
@@ -270,8 +283,8 @@ impl ProcScope {
 /// More processes than this in `/proc` is no Lambda sandbox (which runs the runtime, its
 /// children and a few extensions).
 pub const SANDBOX_MAX_PROCESSES: usize = 64;
-/// In a sandbox the process list is re-read every this many samples (100 ms).
-const REFRESH_EVERY: u32 = 10;
+/// In a sandbox the process list is re-read this often.
+const REFRESH_AFTER: Duration = Duration::from_millis(100);
 
 /// Resident pages, the second field of `/proc/<pid>/statm`.
 fn parse_statm_rss(buf: &[u8]) -> Option<u64> {
@@ -364,16 +377,18 @@ impl Sampler {
             let scope = scope.clone();
             let stop = stop.clone();
             async move {
-                let mut ticker = tokio::time::interval(PERIOD);
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 let (mut scratch, mut pids) = (Vec::with_capacity(128), Vec::new());
                 let refresh = scope.resolve(&mut pids);
+                let mut listed = tokio::time::Instant::now();
+                let mut next = listed;
                 let mut n = 0u32;
                 while !stop.load(Ordering::Relaxed) {
-                    ticker.tick().await;
+                    next += period_after(n);
+                    tokio::time::sleep_until(next).await;
                     n += 1;
-                    if refresh && n.is_multiple_of(REFRESH_EVERY) {
+                    if refresh && listed.elapsed() >= REFRESH_AFTER {
                         scope.resolve(&mut pids);
+                        listed = tokio::time::Instant::now();
                     }
                     let sample = scope.sample(&pids, &mut scratch);
                     tx.send_modify(|p| p.raise(&sample));
@@ -603,6 +618,19 @@ mod tests {
         assert_eq!((m["fd_use"], m["threads_use"]), (2.0, 5.0));
         assert_eq!((m["fd_max"], m["threads_max"]), (1024.0, 1024.0));
         assert!(m["tmp_max"] >= m["tmp_used"]);
+    }
+
+    #[test]
+    fn the_period_backs_off_to_a_ceiling() {
+        assert_eq!(period_after(0), PERIOD);
+        assert_eq!(period_after(19), PERIOD);
+        assert_eq!(period_after(20), PERIOD * 2);
+        assert_eq!(period_after(60), PERIOD * 8);
+        assert_eq!(period_after(80), MAX_PERIOD);
+        assert_eq!(period_after(u32::MAX), MAX_PERIOD);
+        // 200 ms at 10 ms, 400 at 20, 800 at 40, 1600 at 80: 100 ms from 3 s on.
+        let ramp: Duration = (0..80).map(period_after).sum();
+        assert_eq!(ramp, Duration::from_millis(3000));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Flushing: take what is ready (buffer, aggregators, last flush's failures), tag it, cut it
-//! into requests, send them concurrently with retries inside the budget, carry what still
+//! Flushing: take what is ready (buffer, aggregators, last flush's failures), cut it into
+//! requests, send them concurrently with retries inside the budget, carry what still
 //! failed to the next flush, and count everything that could not be delivered.
 
 pub mod enrich;
@@ -66,8 +66,6 @@ pub struct Flusher<S: Sink> {
     policy: RetryPolicy,
     carry: Mutex<Vec<Carried>>,
     carry_cap: usize,
-    /// The request id of the first invocation: its spans (and init's) are the cold start.
-    cold_start: Mutex<Option<String>>,
     last_flush: Mutex<Option<Instant>>,
     running: tokio::sync::Mutex<()>,
     /// SHUTDOWN's deadline once known: caps every flush, including one already running.
@@ -95,7 +93,6 @@ impl<S: Sink> Flusher<S> {
             policy,
             carry: Mutex::new(Vec::new()),
             carry_cap,
-            cold_start: Mutex::new(None),
             last_flush: Mutex::new(None),
             running: tokio::sync::Mutex::new(()),
             cap: watch::Sender::new(None),
@@ -124,14 +121,6 @@ impl<S: Sink> Flusher<S> {
 
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
-    }
-
-    /// Records the first INVOKE's request id (later calls are ignored).
-    pub fn note_invocation(&self, request_id: &str) {
-        let mut first = lock(&self.cold_start);
-        if first.is_none() {
-            *first = Some(request_id.to_owned());
-        }
     }
 
     /// From now on no flush runs past `deadline` (SHUTDOWN); a flush in progress is cut short
@@ -259,7 +248,6 @@ impl<S: Sink> Flusher<S> {
         self.report_counters();
         let mut items: Vec<Carried> = std::mem::take(&mut *lock(&self.carry));
         let held = self.buffer.take(scope);
-        let first = lock(&self.cold_start).clone();
 
         // Group spans by tracer identity, cutting batches at MAX_BATCH_BYTES.
         let mut open: HashMap<(String, String, String), (TraceBatch, usize)> = HashMap::new();
@@ -269,14 +257,7 @@ impl<S: Sink> Flusher<S> {
                     item: Outgoing::Forward(f),
                     bytes: h.bytes,
                 }),
-                HeldItem::Traces(mut p) => {
-                    let cold = match (&h.invocation, &first) {
-                        (None, _) | (_, None) => true,
-                        (Some(inv), Some(first)) => inv == first,
-                    };
-                    for span in p.traces.iter_mut().flatten() {
-                        self.tags.apply(span, cold);
-                    }
+                HeldItem::Traces(p) => {
                     let key = (p.lang, p.lang_version, p.tracer_version);
                     let entry = open.entry(key.clone()).or_insert_with(|| {
                         (
@@ -450,8 +431,8 @@ mod tests {
     #[tokio::test]
     async fn groups_by_tracer_and_tags_cold_start() {
         let (buffer, rec, f) = setup();
+        buffer.set_function_tags(FunctionTags::default());
         buffer.push(traces("python", None, 2));
-        f.note_invocation("r1");
         buffer.open_invocation("r1");
         buffer.push(traces("nodejs", None, 1));
         buffer.open_invocation("r2");

@@ -122,7 +122,6 @@ impl<S: Sink> Lifecycle<S> {
         let decision = self.config.flush_strategy.decide(&state.history);
         state.runtime_done.retain(|id, _| *id == rid);
         self.buffer.open_invocation(&rid);
-        self.flusher.note_invocation(&rid);
         for o in &self.observers {
             o.on_invoke(&rid);
         }

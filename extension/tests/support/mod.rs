@@ -95,6 +95,8 @@ struct ApiState {
 pub struct FakeLambda {
     pub addr: SocketAddr,
     state: Arc<Mutex<ApiState>>,
+    /// Built once: building a client loads TLS roots, which would blur timings.
+    client: reqwest::Client,
 }
 
 impl FakeLambda {
@@ -162,7 +164,11 @@ impl FakeLambda {
                 }
             }
         }));
-        Self { addr, state }
+        Self {
+            addr,
+            state,
+            client: reqwest_client(),
+        }
     }
 
     pub fn runtime_api(&self) -> String {
@@ -225,7 +231,7 @@ impl FakeLambda {
     /// Posts a batch of records to the subscribed destination; returns the HTTP status.
     pub async fn send_telemetry(&self, body: &str) -> u16 {
         let dest = self.wait_subscription().await;
-        reqwest_client()
+        self.client
             .post(dest)
             .body(body.to_owned())
             .send()

@@ -7,7 +7,8 @@
 //! - `FIXTURE_EXT_INIT`: `crash` (exit before registering), `init_error`, `never_next`.
 //! - `FIXTURE_EXT_INVOKE_WORK_MS`: work this long after INVOKE before calling `/next`.
 //! - `FIXTURE_EXT_HOLD_INVOKE=1`: never call `/next` after an INVOKE.
-//! - `FIXTURE_EXT_ON_SHUTDOWN`: `exit` (default), `linger` (never exit), `work:<ms>`.
+//! - `FIXTURE_EXT_ON_SHUTDOWN`: `exit` (default), `linger` (never exit), `work:<ms>`,
+//!   `exit_error` (report `/exit/error`, then exit 1).
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -178,6 +179,22 @@ fn main() {
                     {
                         std::thread::sleep(Duration::from_millis(10));
                     }
+                }
+                if on_shutdown == "exit_error" {
+                    let h = [
+                        ("Lambda-Extension-Identifier", id.as_str()),
+                        ("Lambda-Extension-Function-Error-Type", "Fixture.ExitError"),
+                    ];
+                    let _ = request(
+                        &api,
+                        "POST",
+                        "/2020-01-01/extension/exit/error",
+                        &h,
+                        b"{}",
+                        Some(Duration::from_secs(30)),
+                    );
+                    rec.record("exit", json!({ "error": true }));
+                    std::process::exit(1);
                 }
                 if let Some(ms) = on_shutdown.strip_prefix("work:") {
                     std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));

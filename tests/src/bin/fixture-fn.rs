@@ -1,7 +1,9 @@
 //! A function speaking the raw Runtime API, whose behaviour each event chooses:
 //! `{"mode": "echo" | "error" | "crash" | "hang" | "alloc" | "big", "mb": N, "bytes": N,
 //! "sleep_ms": N, "exit_code": N, "log": ["line", …]}`. `FIXTURE_INIT` picks an init
-//! behaviour: `init_error`, `crash`, `sleep:<ms>`, `hang`.
+//! behaviour: `init_error`, `crash`, `sleep:<ms>`, `hang`. `FIXTURE_INTERNAL_EXT=1` registers
+//! an internal extension (`fixture-internal`, INVOKE only) from this process first, as
+//! lambda_runtime's graceful-shutdown helper does.
 
 use std::time::Duration;
 
@@ -49,6 +51,9 @@ fn main() {
             std::thread::sleep(Duration::from_millis(s[6..].parse().unwrap_or(0)));
         }
         _ => {}
+    }
+    if std::env::var("FIXTURE_INTERNAL_EXT").is_ok_and(|v| v == "1") {
+        internal_extension(&api);
     }
     let mut hoard: Vec<Vec<u8>> = Vec::new();
     loop {
@@ -138,6 +143,42 @@ fn post(api: &str, path: &str, error_type: &str, body: &[u8]) -> std::io::Result
         body,
         Some(Duration::from_secs(30)),
     )
+}
+
+/// Registers before the runtime's first `/next`, then answers every event from a thread.
+fn internal_extension(api: &str) {
+    let headers = [("Lambda-Extension-Name", "fixture-internal")];
+    let body = br#"{"events":["INVOKE"]}"#;
+    let reg = request(
+        api,
+        "POST",
+        "/2020-01-01/extension/register",
+        &headers,
+        body,
+        Some(Duration::from_secs(30)),
+    )
+    .unwrap_or_else(|e| fail(&format!("internal register: {e}")));
+    let id = reg
+        .header("lambda-extension-identifier")
+        .unwrap_or_default()
+        .to_string();
+    let api = api.to_string();
+    std::thread::spawn(move || {
+        loop {
+            let h = [("Lambda-Extension-Identifier", id.as_str())];
+            match request(
+                &api,
+                "GET",
+                "/2020-01-01/extension/event/next",
+                &h,
+                b"",
+                None,
+            ) {
+                Ok(r) if r.status == 200 => {}
+                _ => return,
+            }
+        }
+    });
 }
 
 fn hang() -> ! {

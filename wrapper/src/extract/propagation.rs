@@ -96,30 +96,29 @@ impl Propagator {
         if self.styles.is_empty() || headers.invalid {
             return None;
         }
-        let mut found: Vec<(Style, SpanContext)> = Vec::with_capacity(2);
+        let mut primary: Option<SpanContext> = None;
         for &style in &self.styles {
             let ctx = match style {
                 Style::Datadog => extract_datadog(headers),
                 Style::TraceContext => extract_tracecontext(headers),
             };
-            if let Some(ctx) = ctx {
-                found.push((style, ctx));
+            let Some(ctx) = ctx else { continue };
+            match &mut primary {
+                None => primary = Some(ctx),
+                // ddtrace's `_resolve_contexts`: a W3C context for the same trace carries the
+                // more recent parent (a W3C-only hop in between); a different trace becomes a
+                // span link there and is dropped here.
+                Some(first) => {
+                    if style == Style::TraceContext
+                        && same_trace(first, &ctx)
+                        && first.parent_id != ctx.parent_id
+                    {
+                        first.parent_id = ctx.parent_id;
+                    }
+                }
             }
         }
-        let mut found = found.into_iter();
-        let (_, mut primary) = found.next()?;
-        // ddtrace's `_resolve_contexts`: a W3C context for the same trace carries the more
-        // recent parent (a W3C-only hop in between); a different trace becomes a span link there
-        // and is dropped here.
-        for (style, other) in found {
-            if style == Style::TraceContext
-                && same_trace(&primary, &other)
-                && primary.parent_id != other.parent_id
-            {
-                primary.parent_id = other.parent_id;
-            }
-        }
-        Some(primary)
+        primary
     }
 
     /// Extracts from a JSON value that should be a header map; anything else yields nothing.

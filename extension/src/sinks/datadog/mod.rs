@@ -10,7 +10,7 @@ pub mod stats;
 pub mod traces;
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use flate2::Compression;
@@ -19,6 +19,7 @@ use http::StatusCode;
 
 use super::{SendError, Sink};
 use crate::event::{ForwardKind, ForwardPayload, Outgoing};
+use crate::secrets::ApiKeyResolver;
 
 /// Headers a forwarded tracer request must not pass on.
 const HOP_HEADERS: &[&str] = &[
@@ -47,6 +48,8 @@ pub struct DatadogConfig {
 pub struct DatadogSink {
     config: DatadogConfig,
     client: OnceLock<Result<reqwest::Client, String>>,
+    /// `DD_API_KEY_SECRET_ARN`: where the key comes from when `config.api_key` is empty.
+    key_resolver: Option<Arc<ApiKeyResolver>>,
 }
 
 impl DatadogSink {
@@ -54,7 +57,15 @@ impl DatadogSink {
         Self {
             config,
             client: OnceLock::new(),
+            key_resolver: None,
         }
+    }
+
+    /// Takes the API key from Secrets Manager instead of `DatadogConfig::api_key`. Until it
+    /// is read, sends fail as retryable, so the flusher keeps their data.
+    pub fn with_api_key_resolver(mut self, resolver: Arc<ApiKeyResolver>) -> Self {
+        self.key_resolver = Some(resolver);
+        self
     }
 
     fn client(&self) -> Result<&reqwest::Client, SendError> {
@@ -71,11 +82,22 @@ impl DatadogSink {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<(), SendError> {
+        let resolved;
+        let api_key = match &self.key_resolver {
+            Some(r) => {
+                resolved = r
+                    .key(timeout)
+                    .await
+                    .map_err(|e| SendError::Retryable(e.to_string()))?;
+                &*resolved
+            }
+            None => self.config.api_key.as_str(),
+        };
         let client = self.client()?;
         let mut req = client
             .post(url)
             .timeout(timeout)
-            .header("DD-API-KEY", &self.config.api_key);
+            .header("DD-API-KEY", api_key);
         for (k, v) in &headers {
             req = req.header(k.as_str(), v.as_str());
         }
@@ -239,6 +261,9 @@ impl Sink for DatadogSink {
     }
 
     fn warm_up(&self) {
+        if let Some(r) = &self.key_resolver {
+            r.prefetch();
+        }
         let _ = self.client();
     }
 }
