@@ -23,3 +23,4 @@ mod platform_cli;
 mod streams_forward;
 mod extension_rie;
 mod platform_api_errors;
+mod extension_secrets;

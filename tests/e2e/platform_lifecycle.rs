@@ -368,3 +368,40 @@ async fn memory_figures_come_from_the_function_process() {
     assert_eq!(r.report.memory_size_mb, 256);
     platform.shutdown(ShutdownReason::Spindown).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_platform_kills_every_child() {
+    let ext = ExtDir::new();
+    let platform = builder(&ext)
+        .env("FIXTURE_EXT_ON_SHUTDOWN", "linger")
+        .extension(ext.extension("e"))
+        .build()
+        .await
+        .expect("platform");
+    platform
+        .invoke(event(json!({})), InvokeOptions::default())
+        .await
+        .expect("invoke");
+    let pids: Vec<u32> = platform
+        .timeline()
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Spawned { pid } => Some(pid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pids.len(), 2);
+    drop(platform);
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    let gone = ddlambda_tests::wait_until(Duration::from_secs(20), || {
+        pids.iter().all(|p| !alive(*p)).then_some(())
+    });
+    assert!(gone.is_some(), "children outlived the platform: {pids:?}");
+}

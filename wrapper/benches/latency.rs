@@ -182,9 +182,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let background = std::env::var("DDLAMBDA_RESOLVE_IN_BACKGROUND").map_or(true, |v| v != "false");
+    println!("resolve_in_background = {background}");
     let tracer = Tracer::new(
         Config {
             agent_addr: sink,
+            resolve_in_background: background,
             ..Config::default()
         },
         Chain::new(),

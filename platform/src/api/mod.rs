@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::PlatformError;
 use crate::platform::Shared;
@@ -33,16 +33,19 @@ pub(crate) async fn bind(port: u16) -> Result<TcpListener, PlatformError> {
         .map_err(PlatformError::Bind)
 }
 
-/// Serves until the task is aborted.
+/// Serves until the task is aborted; aborting it also ends every open connection (and the
+/// long polls in them), so a dropped platform leaves no task behind.
 pub(crate) fn serve(listener: TcpListener, shared: Arc<Shared>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut connections = JoinSet::new();
         loop {
+            while connections.try_join_next().is_some() {}
             let Ok((stream, _)) = listener.accept().await else {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             };
             let shared = shared.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let service = service_fn(move |req| {
                     let shared = shared.clone();
                     async move { Ok::<_, Infallible>(route(shared, req).await) }

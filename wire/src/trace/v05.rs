@@ -103,20 +103,18 @@ fn decode_span(
         duration: read(r, field(7), Reader::integer)?.as_i64(),
         error: read(r, field(8), |r| r.integer()?.to_i32())?,
         meta: read(r, field(9), |r| {
-            let len = r.map_len()?;
-            let mut entries = Vec::with_capacity(capacity(len, r));
-            for _ in 0..len {
-                entries.push((lookup(table, r)?, lookup(table, r)?));
+            let mut map = BTreeMap::new();
+            for _ in 0..r.map_len()? {
+                map.insert(lookup(table, r)?, lookup(table, r)?);
             }
-            Ok(BTreeMap::from_iter(entries))
+            Ok(map)
         })?,
         metrics: read(r, field(10), |r| {
-            let len = r.map_len()?;
-            let mut entries = Vec::with_capacity(capacity(len, r));
-            for _ in 0..len {
-                entries.push((lookup(table, r)?, r.float()?));
+            let mut map = BTreeMap::new();
+            for _ in 0..r.map_len()? {
+                map.insert(lookup(table, r)?, r.float()?);
             }
-            Ok(BTreeMap::from_iter(entries))
+            Ok(map)
         })?,
         r#type: read(r, field(11), string)?,
         span_links: Vec::new(),

@@ -188,7 +188,8 @@ impl Invocation {
             resolved: OnceLock::new(),
             state: Mutex::new(State::default()),
         });
-        if let Ok(handle) = tokio::runtime::Handle::try_current()
+        if tracer.config().resolve_in_background
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
             && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
         {
             let background = shared.clone();
