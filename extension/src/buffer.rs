@@ -319,15 +319,19 @@ fn trace_payload_bytes(p: &TracePayload) -> usize {
     (spans + overhead).max(p.body_bytes)
 }
 
-/// Estimated heap + inline size of one span (B-tree nodes cost about a pointer pair per entry
-/// on top of the key and value).
+/// Estimated heap + inline size of one span, erring high: the bound is a promise about RSS.
+/// A `BTreeMap<String, _>` entry costs about twice its inline size in node space (nodes run
+/// half full), and every `String` allocation carries the allocator's header and rounding.
 pub fn span_bytes(s: &Span) -> usize {
-    const ENTRY: usize = 2 * size_of::<String>() + 16;
+    const ALLOC: usize = 32;
+    const ENTRY: usize = 4 * size_of::<String>() + 2 * ALLOC;
     size_of::<Span>()
+        + ALLOC
         + s.service.len()
         + s.name.len()
         + s.resource.len()
         + s.r#type.len()
+        + 4 * ALLOC
         + s.meta
             .iter()
             .map(|(k, v)| k.len() + v.len() + ENTRY)

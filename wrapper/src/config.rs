@@ -30,12 +30,13 @@ pub struct Config {
     /// Where the extension's trace agent listens: `DD_TRACE_AGENT_URL` (`http://host:port`),
     /// else `DD_AGENT_HOST` / `DD_TRACE_AGENT_PORT`, else `127.0.0.1:8126`.
     pub agent_addr: String,
-    /// `DDLAMBDA_RESOLVE_IN_BACKGROUND` (default true): parse and extract the event on another
-    /// runtime thread while the handler runs, and announce the invocation to the extension at
-    /// once. `false` defers that work until it is needed (ids asked for in the handler, a log
-    /// span to correlate) or until the response is sent: the least response latency on a
-    /// single vCPU, at the price of a later `invocation/start`.
-    pub resolve_in_background: bool,
+    /// `DDLAMBDA_RESOLVE_AFTER_MS` (default 1; `off` for never): parsing the event and
+    /// extraction wait until they are needed (ids asked for in the handler, a log span to
+    /// correlate, the spans after the response), so a quick handler's response never waits for
+    /// them. A handler still running after this delay has them done in the background and the
+    /// invocation announced to the extension (`invocation/start`), so a timeout or crash is
+    /// still reported with the right parent.
+    pub resolve_after: Option<std::time::Duration>,
 }
 
 impl Default for Config {
@@ -51,7 +52,7 @@ impl Default for Config {
             aws_service_representation: true,
             remove_integration_service_names: false,
             agent_addr: ddlambda_wire::invocation::DEFAULT_AGENT_ADDR.to_owned(),
-            resolve_in_background: true,
+            resolve_after: Some(std::time::Duration::from_millis(1)),
         }
     }
 }
@@ -97,7 +98,10 @@ impl Config {
                 false,
             ),
             agent_addr,
-            resolve_in_background: flag("DDLAMBDA_RESOLVE_IN_BACKGROUND", true),
+            resolve_after: match text("DDLAMBDA_RESOLVE_AFTER_MS") {
+                None => Some(std::time::Duration::from_millis(1)),
+                Some(v) => v.parse().ok().map(std::time::Duration::from_millis),
+            },
         }
     }
 

@@ -90,6 +90,8 @@ struct State {
     end_ns: Option<i64>,
     /// The handler's `tracing` span, waiting for its `dd.trace_id`.
     log_span: Option<tracing::Span>,
+    /// The delayed background resolution, cancelled when no longer needed.
+    resolver: Option<tokio::task::AbortHandle>,
     sent: bool,
 }
 
@@ -188,14 +190,19 @@ impl Invocation {
             resolved: OnceLock::new(),
             state: Mutex::new(State::default()),
         });
-        if tracer.config().resolve_in_background
+        if let Some(delay) = tracer.config().resolve_after
             && let Ok(handle) = tokio::runtime::Handle::try_current()
-            && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
         {
-            let background = shared.clone();
-            handle.spawn(async move {
-                background.resolve();
+            let background = Arc::downgrade(&shared);
+            let task = handle.spawn(async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                if let Some(shared) = background.upgrade() {
+                    shared.resolve();
+                }
             });
+            shared.lock().resolver = Some(task.abort_handle());
         }
         Self { shared }
     }
@@ -269,6 +276,9 @@ impl Shared {
                 return;
             }
             state.sent = true;
+            if let Some(resolver) = state.resolver.take() {
+                resolver.abort();
+            }
             let end = *state.end_ns.get_or_insert_with(now_ns);
             state.assemble(&self.tracer, ids, self.start_ns, end, &self.request_id)
         };
