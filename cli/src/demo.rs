@@ -46,6 +46,9 @@ pub struct Args {
     /// Function timeout in seconds.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Show every span in the waterfall, the AWS SDK's own steps too.
+    #[arg(long)]
+    all_spans: bool,
     /// Show the functions' and extensions' log lines.
     #[arg(long)]
     verbose: bool,
@@ -117,7 +120,7 @@ pub fn run(args: Args) -> ExitCode {
     progress.finish();
     match result {
         Ok(report) => {
-            print!("{}", render::render(&report));
+            print!("{}", render::render(&report, args.all_spans));
             println!("\nWritten to {}", args.json.display());
             ExitCode::SUCCESS
         }
@@ -167,7 +170,10 @@ async fn demo(
         Some(_) => format!("-{}-{}", std::process::id(), unix_ms() % 1_000_000),
         None => String::new(),
     };
-    progress.step(&format!("creating the queue and the stream at {}", endpoint.url));
+    progress.step(&format!(
+        "creating the queue and the stream at {}",
+        endpoint.url
+    ));
     let resources = Resources::create(
         &endpoint,
         &format!("ddlambda-demo-orders{suffix}"),

@@ -16,8 +16,11 @@ pub const DEFAULT_BUFFER_MAX_BYTES: usize = 32 * 1024 * 1024;
 /// Everything the extension reads from its environment.
 #[derive(Clone)]
 pub struct Config {
-    /// `DD_API_KEY`; without it the local sink is used.
+    /// `DD_API_KEY`; without it (and without [`Config::api_key_secret`]) the local sink is used.
     pub api_key: Option<String>,
+    /// `DD_API_KEY_SECRET_ARN` and the AWS settings to read it with (`crate::secrets`); `None`
+    /// when `DD_API_KEY` is set, which wins.
+    pub api_key_secret: Option<crate::secrets::SecretsManagerConfig>,
     /// `DD_SITE` (default `datadoghq.com`).
     pub site: String,
     /// `DD_APM_DD_URL`: base URL of the trace intake (`https://trace.agent.<site>` otherwise).
@@ -86,6 +89,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api_key_secret", &self.api_key_secret)
             .field("site", &self.site)
             .field("apm_dd_url", &self.apm_dd_url)
             .field("apm_telemetry_dd_url", &self.apm_telemetry_dd_url)
@@ -231,8 +235,20 @@ impl Config {
             runtime_api: get("AWS_LAMBDA_RUNTIME_API"),
         };
 
+        let api_key = get("DD_API_KEY");
+        let api_key_secret = match api_key {
+            Some(_) => None,
+            None => crate::secrets::SecretsManagerConfig::from_lookup(get).unwrap_or_else(|e| {
+                warnings.push(format!(
+                    "{e}; without an API key, data goes to the local sink"
+                ));
+                None
+            }),
+        };
+
         let config = Config {
-            api_key: get("DD_API_KEY"),
+            api_key,
+            api_key_secret,
             site,
             apm_dd_url,
             apm_telemetry_dd_url,

@@ -25,6 +25,7 @@ use ddlambda_extension::flush::stats::Counters;
 use ddlambda_extension::intake;
 use ddlambda_extension::lifecycle::extensions_api::ExtensionsApi;
 use ddlambda_extension::lifecycle::{self, Exit, Lifecycle, telemetry};
+use ddlambda_extension::secrets::{ApiKeyResolver, Backoff};
 use ddlambda_extension::sinks::{self, AnySink, Sink};
 
 fn main() {
@@ -96,14 +97,8 @@ async fn run(config: Config, started: Instant) -> i32 {
 
     let registration = match register.await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            tracing::error!("registering with the Extensions API failed: {e}");
-            return 1;
-        }
-        Err(e) => {
-            tracing::error!("registering with the Extensions API failed: {e}");
-            return 1;
-        }
+        Ok(Err(e)) => return fail(&format!("registering with the Extensions API failed: {e}")),
+        Err(e) => return fail(&format!("registering with the Extensions API failed: {e}")),
     };
     let id = registration.extension_id.clone();
 
@@ -162,10 +157,13 @@ async fn run(config: Config, started: Instant) -> i32 {
         config.flush_strategy,
         if config.api_key.is_some() {
             "Datadog"
+        } else if config.api_key_secret.is_some() {
+            "Datadog (API key from Secrets Manager)"
         } else {
             "local"
         },
     );
+    let warm_up = config.api_key.is_some();
     let on_first_next = move || {
         // Off the init path: the subscription round trip and the TLS set-up.
         if let Some(port) = telemetry_port {
@@ -178,8 +176,10 @@ async fn run(config: Config, started: Instant) -> i32 {
                 }
             });
         }
-        let f = flusher.clone();
-        tokio::task::spawn_blocking(move || f.sink().warm_up());
+        if warm_up {
+            let f = flusher.clone();
+            tokio::task::spawn_blocking(move || f.sink().warm_up());
+        }
     };
     exit_code(lifecycle.run(on_first_next).await)
 }
@@ -201,17 +201,24 @@ async fn bind_listeners(config: &Config) -> Result<Listeners, String> {
 }
 
 fn make_sink(config: &Config) -> Result<AnySink, String> {
-    match &config.api_key {
-        Some(key) => Ok(AnySink::Datadog(sinks::datadog::DatadogSink::new(
-            sinks::datadog::DatadogConfig {
-                api_key: key.clone(),
-                trace_base: config.trace_intake_base(),
-                telemetry_base: config.telemetry_intake_base(),
-                metrics_base: config.metrics_intake_base(),
-                env: config.env.clone().unwrap_or_default(),
-            },
-        ))),
-        None => sinks::local::LocalSink::new(config.local_output.as_deref())
+    let datadog = |api_key: String| {
+        sinks::datadog::DatadogSink::new(sinks::datadog::DatadogConfig {
+            api_key,
+            trace_base: config.trace_intake_base(),
+            telemetry_base: config.telemetry_intake_base(),
+            metrics_base: config.metrics_intake_base(),
+            env: config.env.clone().unwrap_or_default(),
+        })
+    };
+    match (&config.api_key, &config.api_key_secret) {
+        (Some(key), _) => Ok(AnySink::Datadog(datadog(key.clone()))),
+        // The key is read from Secrets Manager off the init path: the sink's warm-up (after
+        // the first `/next`) starts the read, and sends wait for it.
+        (None, Some(secret)) => Ok(AnySink::Datadog(
+            datadog(String::new())
+                .with_api_key_resolver(ApiKeyResolver::new(secret.clone(), Backoff::default())),
+        )),
+        (None, None) => sinks::local::LocalSink::new(config.local_output.as_deref())
             .map(AnySink::Local)
             .map_err(|e| {
                 format!(
@@ -220,6 +227,12 @@ fn make_sink(config: &Config) -> Result<AnySink, String> {
                 )
             }),
     }
+}
+
+/// Logs why the extension cannot run at all and returns its exit code.
+fn fail(why: &str) -> i32 {
+    tracing::error!("{why}");
+    1
 }
 
 fn exit_code(exit: Exit) -> i32 {

@@ -3,13 +3,17 @@
 //! botocore's signer and refuses a mismatch, and applies the caller's IAM policies.
 //!
 //! Set-up (boto3, before authentication is switched on): two secrets in eu-west-3 (a plain key
-//! and a JSON one) while the "function" runs in us-east-1, and IAM users `reader` (may call
-//! GetSecretValue), `nobody` (may not), `late` (gets the permission mid-test) and `admin`.
-//! Then: the key resolves for `reader` (cross-region, signature accepted); `nobody` gets
+//! and a JSON one) while the "function" runs in us-east-1, IAM users `reader` (may call
+//! GetSecretValue), `nobody` (may not), `late` (gets the permission mid-test) and `admin`, and
+//! temporary credentials of a role that may read secrets (what Lambda gives an extension).
+//! Then: the key resolves for `reader` and for the role (cross-region, signature and session
+//! token accepted, a wrong token refused); `nobody` gets
 //! AccessDenied, a missing secret ResourceNotFoundException and a wrong secret key
 //! SignatureDoesNotMatch, each as one clear error without the key; and through the flusher and
 //! the Datadog sink, data flushed while `late` is still denied is carried over, then delivered
-//! with the resolved key once the permission is granted — nothing lost.
+//! with the resolved key once the permission is granted — nothing lost. Last, the real
+//! `datadog-agent` on the local platform, given only `DD_API_KEY_SECRET_ARN` and the AWS
+//! variables Lambda sets, sends an invocation's spans with the key read from the secret.
 
 use std::convert::Infallible;
 use std::process::{Command, Stdio};
@@ -27,8 +31,9 @@ use ddlambda_extension::flush::stats::Counters;
 use ddlambda_extension::flush::{Flusher, Trigger};
 use ddlambda_extension::secrets::{ApiKeyResolver, Backoff, KeyUnavailable, SecretsManagerConfig};
 use ddlambda_extension::sinks::datadog::{DatadogConfig, DatadogSink};
+use ddlambda_platform::{InvokeOptions, Platform, ShutdownReason, Status};
 use ddlambda_tests::command::{output_text, run};
-use ddlambda_tests::{ChildGuard, free_port, peers, wait_until};
+use ddlambda_tests::{ChildGuard, bin_path, free_port, peers, wait_until};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -59,6 +64,16 @@ def user(name, actions=None):
 out = {"plain": plain, "json": js,
        "reader": user("reader", "secretsmanager:GetSecretValue"),
        "nobody": user("nobody"), "late": user("late"), "admin": user("admin", "*")}
+# What Lambda hands an extension: an execution role's temporary credentials.
+role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument=json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+     "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+iam.put_role_policy(RoleName="fn-role", PolicyName="p", PolicyDocument=json.dumps(
+    {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}))
+c = boto3.client("sts", region_name="us-east-1", **kw).assume_role(
+    RoleArn=role, RoleSessionName="fn")["Credentials"]
+out["role"] = {"id": c["AccessKeyId"], "secret": c["SecretAccessKey"], "token": c["SessionToken"]}
 # text/plain: with urllib's default form type, Flask consumes the body before moto reads it.
 urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset-auth", data=b"0",
                                               headers={"Content-Type": "text/plain"},
@@ -135,7 +150,7 @@ struct Setup {
 impl Setup {
     fn env(&self, user: &str, secret: &str, moto: &Moto) -> Vec<(String, String)> {
         let u = &self.users[user];
-        vec![
+        let mut env = vec![
             ("DD_API_KEY_SECRET_ARN".into(), secret.into()),
             ("AWS_REGION".into(), "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID".into(), u["id"].as_str().unwrap().into()),
@@ -144,7 +159,11 @@ impl Setup {
                 u["secret"].as_str().unwrap().into(),
             ),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), moto.url.clone()),
-        ]
+        ];
+        if let Some(token) = u["token"].as_str() {
+            env.push(("AWS_SESSION_TOKEN".into(), token.into()));
+        }
+        env
     }
 }
 
@@ -193,6 +212,21 @@ async fn api_key_from_secrets_manager_on_moto() {
     let r = resolver(&setup.env("reader", &setup.json, &moto), Backoff::default());
     assert_eq!(&*r.key(WAIT).await.expect("the JSON key"), JSON_KEY);
 
+    // An execution role's temporary credentials: moto checks the signed session token too.
+    let env = setup.env("role", &setup.plain, &moto);
+    assert!(env[2].1.starts_with("ASIA"), "{env:?}");
+    let r = resolver(&env, Backoff::default());
+    assert_eq!(&*r.key(WAIT).await.expect("the key, as the role"), KEY);
+    let mut env = env;
+    env[5].1.push('x');
+    let err = failure(resolver(&env, Backoff::default()).key(WAIT).await);
+    // moto: InvalidClientTokenId; AWS: UnrecognizedClientException. Same message, same hint.
+    assert!(err.contains("security token"), "{err}");
+    assert!(
+        err.contains("credentials in the environment are not valid"),
+        "{err}"
+    );
+
     // Negative control: moto really verifies signatures.
     let mut env = setup.env("reader", &setup.plain, &moto);
     env[3].1.push('x');
@@ -221,6 +255,7 @@ async fn api_key_from_secrets_manager_on_moto() {
     assert!(err.starts_with("ResourceNotFoundException"), "{err}");
 
     carried_until_the_key_resolves(&moto, &setup).await;
+    datadog_agent_reads_its_key_from_the_secret(&moto, &setup).await;
 }
 
 /// The cause of a failed resolution; it must never contain a key.
@@ -372,5 +407,70 @@ async fn carried_until_the_key_resolves(moto: &Arc<Moto>, setup: &Setup) {
     let totals = counters.snapshot();
     assert_eq!(totals.lost_at_shutdown_requests, 0, "{totals:?}");
     assert_eq!(totals.rejected_requests, 0, "{totals:?}");
+    intake_task.abort();
+}
+
+async fn datadog_agent_reads_its_key_from_the_secret(moto: &Arc<Moto>, setup: &Setup) {
+    let (intake, seen, intake_task) = fake_intake().await;
+    let trace_port = free_port();
+    let mut builder = Platform::builder()
+        .function(bin_path("fixture-fn"))
+        .extension(bin_path("datadog-agent"))
+        .inherit_env(false)
+        .region("us-east-1")
+        .timeout(Duration::from_secs(10))
+        .env("DD_APM_RECEIVER_PORT", trace_port.to_string())
+        .env("DD_DOGSTATSD_PORT", free_port().to_string())
+        .env("DDLAMBDA_TELEMETRY_PORT", free_port().to_string())
+        .env("DD_SERVERLESS_FLUSH_STRATEGY", "end")
+        .env("DD_APM_DD_URL", intake.clone())
+        .env("DD_APM_TELEMETRY_DD_URL", intake.clone())
+        .env("DD_DD_URL", intake.clone());
+    for (k, v) in setup.env("reader", &setup.plain, moto) {
+        if k != "AWS_REGION" {
+            builder = builder.env(k, v);
+        }
+    }
+    let platform = builder.build().await.expect("platform");
+    platform.start().await.expect("init");
+
+    let span = Span {
+        service: "svc".into(),
+        name: "op".into(),
+        resource: "r".into(),
+        trace_id: 9,
+        span_id: 901,
+        start: 1_700_000_000_000_000_000,
+        duration: 10,
+        ..Span::default()
+    };
+    let status = tokio::task::spawn_blocking(move || {
+        ddlambda_tests::http::request(
+            &format!("127.0.0.1:{trace_port}"),
+            "PUT",
+            "/v0.4/traces",
+            &[("Content-Type", "application/msgpack")],
+            &ddlambda_wire::span::encode_v04(&[vec![span]]),
+            Some(Duration::from_secs(30)),
+        )
+    })
+    .await
+    .unwrap()
+    .expect("PUT /v0.4/traces")
+    .status;
+    assert_eq!(status, 200);
+    let invoked = platform
+        .invoke(br#"{"mode":"echo"}"#.to_vec(), InvokeOptions::default())
+        .await
+        .expect("invoke");
+    assert_eq!(invoked.report.status, Status::Success, "{invoked:?}");
+    // With the `end` strategy the flush precedes the next `/next`; allow for a slow machine.
+    let delivered = wait_until(Duration::from_secs(60), || {
+        let keys = seen.lock().unwrap().clone();
+        (!keys.is_empty()).then_some(keys)
+    });
+    platform.shutdown(ShutdownReason::Spindown).await;
+    let keys = delivered.expect("spans reached the intake");
+    assert!(keys.iter().all(|k| k == KEY), "{keys:?}");
     intake_task.abort();
 }

@@ -45,7 +45,8 @@ const ACCOUNT: &str = "123456789012";
 #[derive(Default)]
 struct Intake {
     payloads: Mutex<Vec<pb::AgentPayload>>,
-    other_paths: Mutex<Vec<String>>,
+    /// Everything else: path and (gunzipped) body.
+    others: Mutex<Vec<(String, Vec<u8>)>>,
 }
 
 impl Intake {
@@ -112,6 +113,8 @@ impl Pipeline {
             env: String::new(),
         });
         let tags = FunctionTags::new(&config, Some(ACCOUNT));
+        // As `main` wires them: spans are tagged as they enter the buffer.
+        buffer.set_function_tags(tags.clone());
         let flusher = Arc::new(Flusher::new(
             buffer,
             sink,
@@ -164,8 +167,8 @@ async fn serve_intake(listener: TcpListener, intake: Arc<Intake>) {
                         .get("content-encoding")
                         .is_some_and(|v| v == "gzip");
                     let body = req.into_body().collect().await.unwrap().to_bytes();
+                    let body = if gzip { gunzip(&body) } else { body.to_vec() };
                     let status = if path == "/api/v0.2/traces" {
-                        let body = if gzip { gunzip(&body) } else { body.to_vec() };
                         match pb::AgentPayload::decode(body.as_slice()) {
                             Ok(p) => {
                                 intake.payloads.lock().unwrap().push(p);
@@ -174,7 +177,7 @@ async fn serve_intake(listener: TcpListener, intake: Arc<Intake>) {
                             Err(_) => 400,
                         }
                     } else {
-                        intake.other_paths.lock().unwrap().push(path);
+                        intake.others.lock().unwrap().push((path, body));
                         202
                     };
                     let mut resp = http::Response::new(Full::new(Bytes::from_static(b"{}")));
@@ -410,6 +413,56 @@ async fn malformed_and_oversized_bodies_then_a_real_tracer() {
     names.sort_unstable();
     assert_eq!(names, ["cache.get", "db.query", "web.request"]);
     assert_chunk(&pipeline.intake, "python");
+}
+
+/// ddtrace's client-side stats (`/v0.6/stats`: libdatadog computes them once our `/info` lists
+/// the route with `client_drop_p0s`) reach the stats intake beside the spans, and the traces it
+/// counted are not counted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddtrace_client_stats_reach_the_stats_intake() {
+    let Some(python) = peers_tracer::python() else {
+        return;
+    };
+    let pipeline = Pipeline::start(trace_agent::DEFAULT_MAX_BODY_BYTES).await;
+    let mut cmd = workload(
+        &python.to_string_lossy(),
+        "workload.py",
+        &pipeline.agent_url,
+    );
+    // The second trace is finished after the tracer read `/info`: it computes stats for it.
+    cmd.env("DD_TRACE_STATS_COMPUTATION_ENABLED", "true")
+        .env("_DD_TRACE_STATS_WRITER_INTERVAL", "1")
+        .env("WORKLOAD_TRACES", "2");
+    run(cmd).await;
+    let spans = pipeline.flush_until(6).await;
+    // Traces the tracer counted itself ask the backend not to count them again.
+    let marks: Vec<&str> = spans
+        .iter()
+        .filter_map(|s| s.meta.get("_dd.compute_stats").map(String::as_str))
+        .collect();
+    assert_eq!(marks.len(), 2, "one mark per trace: {marks:?}");
+    assert!(marks.contains(&"0"), "{marks:?}");
+    let others = pipeline.intake.others.lock().unwrap();
+    let stats: Vec<&Vec<u8>> = others
+        .iter()
+        .filter(|(path, _)| path == "/api/v0.2/stats")
+        .map(|(_, body)| body)
+        .collect();
+    assert!(
+        !stats.is_empty(),
+        "no stats at the intake: {:?}",
+        others.iter().map(|o| &o.0).collect::<Vec<_>>()
+    );
+    // The tracer's own aggregation made it through: its services are in the msgpack.
+    let has = |needle: &[u8]| {
+        stats
+            .iter()
+            .any(|b| b.windows(needle.len()).any(|w| w == needle))
+    };
+    assert!(
+        has(b"demo-svc") && has(b"web.request"),
+        "stats without the workload's spans"
+    );
 }
 
 /// One plain HTTP request, answered with (status, body).

@@ -24,3 +24,4 @@ mod streams_forward;
 mod extension_rie;
 mod platform_api_errors;
 mod extension_secrets;
+mod demo;

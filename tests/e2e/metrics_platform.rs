@@ -23,6 +23,10 @@ struct Run {
 }
 
 async fn start(timeout: Duration, extra_env: &[(&str, &str)]) -> Run {
+    start_with_statsd(timeout, extra_env, free_port()).await
+}
+
+async fn start_with_statsd(timeout: Duration, extra_env: &[(&str, &str)], statsd: u16) -> Run {
     let extension = bin_path("datadog-agent");
     let ext = ExtDir::new();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -34,7 +38,7 @@ async fn start(timeout: Duration, extra_env: &[(&str, &str)]) -> Run {
         .timeout(timeout)
         .env("DD_APM_RECEIVER_PORT", free_port().to_string())
         .env("DD_TRACE_AGENT_PORT", free_port().to_string())
-        .env("DD_DOGSTATSD_PORT", free_port().to_string())
+        .env("DD_DOGSTATSD_PORT", statsd.to_string())
         .env("DDLAMBDA_TELEMETRY_PORT", free_port().to_string())
         .env("DDLAMBDA_TELEMETRY_HOST", "127.0.0.1")
         .env("DDLAMBDA_LOCAL_OUTPUT", output.display().to_string())
@@ -325,4 +329,56 @@ async fn enhanced_metrics_can_be_turned_off() {
     assert!(sink.metrics.is_empty(), "{}", sink.text);
     // The cold-start span is not a metric: it stays.
     sink.span("aws.lambda.cold_start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dogstatsd_metrics_sent_during_invocations_are_all_flushed_by_shutdown() {
+    let port = free_port();
+    let run = start_with_statsd(Duration::from_secs(10), &[], port).await;
+    run.invoke(json!({})).await;
+    // A function's DogStatsD client, between two invocations and after the last one.
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    client
+        .send_to(
+            b"custom.latency:5:7|d|#k:v\ncustom.hits:2|c|#k:v",
+            ("127.0.0.1", port),
+        )
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    run.invoke(json!({})).await;
+    client
+        .send_to(b"custom.hits:3|c|#k:v", ("127.0.0.1", port))
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sink = run.finish().await;
+
+    let mut hits = 0.0;
+    let mut latency = (0, 0.0);
+    for line in sink
+        .text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        for s in line["payload"]["series"].as_array().into_iter().flatten() {
+            if s["metric"] == "custom.hits" {
+                assert_eq!(s["tags"], json!(["k:v"]));
+                hits += s["points"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["value"].as_f64())
+                    .sum::<f64>();
+            }
+        }
+        for s in line["payload"]["sketches"].as_array().into_iter().flatten() {
+            if s["metric"] == "custom.latency" {
+                for p in s["points"].as_array().into_iter().flatten() {
+                    latency.0 += p["sketch"]["count"].as_u64().unwrap_or(0);
+                    latency.1 += p["sketch"]["sum"].as_f64().unwrap_or(0.0);
+                }
+            }
+        }
+    }
+    assert_eq!(hits, 5.0, "sink:\n{}", sink.text);
+    assert_eq!(latency, (2, 12.0), "sink:\n{}", sink.text);
 }

@@ -33,7 +33,9 @@ fn record(trace: u64, span: u64) -> Value {
 fn flushed_spans(path: &std::path::Path) -> Vec<Value> {
     fn collect(v: &Value, out: &mut Vec<Value>) {
         match v {
-            Value::Object(map) if map.contains_key("span_id") && map.contains_key("name") => out.push(v.clone()),
+            Value::Object(map) if map.contains_key("span_id") && map.contains_key("name") => {
+                out.push(v.clone())
+            }
             Value::Object(map) => map.values().for_each(|v| collect(v, out)),
             Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
             _ => {}
@@ -41,7 +43,10 @@ fn flushed_spans(path: &std::path::Path) -> Vec<Value> {
     }
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut out = Vec::new();
-    for line in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+    for line in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
         if line["ddlambda"] == "traces" {
             collect(&line["traces"], &mut out);
         }
@@ -50,7 +55,9 @@ fn flushed_spans(path: &std::path::Path) -> Vec<Value> {
 }
 
 fn as_u64(v: &Value) -> u64 {
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0)
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,9 +94,12 @@ async fn sqs_consumer_with_the_extension_continues_the_producer_trace() {
     let body: Value = serde_json::from_slice(result.response().expect("response")).expect("json");
     assert_eq!(body, json!({"batchItemFailures": []}));
     let request_id = result.request_id.clone();
-    tokio::time::timeout(Duration::from_secs(30), platform.shutdown(ShutdownReason::Spindown))
-        .await
-        .expect("shutdown in time");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        platform.shutdown(ShutdownReason::Spindown),
+    )
+    .await
+    .expect("shutdown in time");
 
     let spans = flushed_spans(&output);
     let find = |name: &str| {
@@ -105,9 +115,16 @@ async fn sqs_consumer_with_the_extension_continues_the_producer_trace() {
     let sqs = find("aws.sqs");
     let lambda = find("aws.lambda");
     assert_eq!(as_u64(&sqs["trace_id"]), PRODUCER_TRACE);
-    assert_eq!(as_u64(&sqs["parent_id"]), PRODUCER_SPAN, "the producer's span parents aws.sqs");
+    assert_eq!(
+        as_u64(&sqs["parent_id"]),
+        PRODUCER_SPAN,
+        "the producer's span parents aws.sqs"
+    );
     assert_eq!(as_u64(&lambda["trace_id"]), PRODUCER_TRACE);
-    assert_eq!(lambda["parent_id"], sqs["span_id"], "aws.sqs parents aws.lambda");
+    assert_eq!(
+        lambda["parent_id"], sqs["span_id"],
+        "aws.sqs parents aws.lambda"
+    );
     assert_eq!(lambda["meta"]["request_id"], request_id.as_str());
     assert_eq!(lambda["meta"]["cold_start"], "true");
     let child = find("process_message");

@@ -32,12 +32,19 @@ fn sqs_event() -> Value {
 
 #[test]
 fn sqs_consumer_under_the_rie_continues_the_producer_trace() {
-    let Some(rie) = ddlambda_tests::rie() else { return };
-    let Some(agent) = TestAgent::start(None, &["trace_count_header", "meta_tracer_version_header"]) else {
+    let Some(rie) = ddlambda_tests::rie() else {
+        return;
+    };
+    let Some(agent) = TestAgent::start(None, &["trace_count_header", "meta_tracer_version_header"])
+    else {
         return;
     };
     let function = bin_path("sqs-consumer");
-    assert!(function.is_file(), "build the examples first: {}", function.display());
+    assert!(
+        function.is_file(),
+        "build the examples first: {}",
+        function.display()
+    );
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(rie);
@@ -66,7 +73,12 @@ fn sqs_consumer_under_the_rie_continues_the_producer_trace() {
         .ok()
     })
     .expect("the RIE answers the invocation");
-    assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
     assert_eq!(response.json(), json!({"batchItemFailures": []}));
 
     let traces = agent.wait_for_spans(2, Duration::from_secs(30));
@@ -89,13 +101,92 @@ fn sqs_consumer_under_the_rie_continues_the_producer_trace() {
     let lambda = by_name("aws.lambda");
     let child = by_name("process_message");
     assert_eq!(sqs["trace_id"], PRODUCER_TRACE);
-    assert_eq!(sqs["parent_id"], PRODUCER_SPAN, "the producer's span parents aws.sqs");
+    assert_eq!(
+        sqs["parent_id"], PRODUCER_SPAN,
+        "the producer's span parents aws.sqs"
+    );
     assert_eq!(sqs["service"], "orders");
     assert_eq!(sqs["meta"]["peer.service"], "orders-consumer");
     assert_eq!(lambda["trace_id"], PRODUCER_TRACE);
-    assert_eq!(lambda["parent_id"], sqs["span_id"], "aws.sqs parents aws.lambda");
+    assert_eq!(
+        lambda["parent_id"], sqs["span_id"],
+        "aws.sqs parents aws.lambda"
+    );
     assert_eq!(lambda["service"], "orders-consumer");
     assert_eq!(lambda["meta"]["cold_start"], "true");
     assert_eq!(lambda["meta"]["function_trigger.event_source"], "sqs");
-    assert_eq!(child["parent_id"], lambda["span_id"], "the tracing span is a child of aws.lambda");
+    assert_eq!(
+        child["parent_id"], lambda["span_id"],
+        "the tracing span is a child of aws.lambda"
+    );
+}
+
+#[test]
+fn without_an_agent_spans_are_json_lines_on_stdout() {
+    let Some(rie) = ddlambda_tests::rie() else {
+        return;
+    };
+    let function = bin_path("sqs-consumer");
+    assert!(
+        function.is_file(),
+        "build the examples first: {}",
+        function.display()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stdout = dir.path().join("stdout.log");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(rie);
+    cmd.arg("--runtime-interface-emulator-address")
+        .arg(&addr)
+        .arg("--runtime-api-address")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg(&function)
+        // Nothing listens there: the hello fails and spans go to stdout.
+        .env(
+            "DD_TRACE_AGENT_URL",
+            format!("http://127.0.0.1:{}", free_port()),
+        )
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+        .stderr(Stdio::null());
+    let _rie = ChildGuard::spawn(&mut cmd).expect("the RIE starts");
+    let body = sqs_event().to_string();
+    let response = wait_until(Duration::from_secs(60), || {
+        http::request(
+            &addr,
+            "POST",
+            "/2015-03-31/functions/function/invocations",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+            Some(Duration::from_secs(30)),
+        )
+        .ok()
+    })
+    .expect("the RIE answers the invocation");
+    assert_eq!(response.status, 200);
+
+    let line = wait_until(Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(&stdout).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v.get("traces").is_some())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no traces line on stdout:\n{}",
+            std::fs::read_to_string(&stdout).unwrap_or_default()
+        )
+    });
+    let spans = line["traces"][0].as_array().expect("one trace of spans");
+    let lambda = spans
+        .iter()
+        .find(|s| s["name"] == "aws.lambda")
+        .expect("aws.lambda");
+    assert_eq!(lambda["trace_id"], PRODUCER_TRACE);
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["name"] == "aws.sqs" && s["parent_id"] == PRODUCER_SPAN)
+    );
 }

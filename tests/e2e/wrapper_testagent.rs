@@ -11,12 +11,20 @@ use ddlambda::streams::StreamsConfig;
 use ddlambda_tests::peers_tracer::TestAgent;
 use serde_json::Value;
 
-const CHECKS: [&str; 3] = ["trace_count_header", "meta_tracer_version_header", "trace_content_length"];
+const CHECKS: [&str; 3] = [
+    "trace_count_header",
+    "meta_tracer_version_header",
+    "trace_content_length",
+];
 
 fn fixture(name: &str) -> Value {
-    let path = ddlambda_tests::workspace_root().join("tests/fixtures/events").join(name);
-    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
+    let path = ddlambda_tests::workspace_root()
+        .join("tests/fixtures/events")
+        .join(name);
+    serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn runtime(request_id: &str) -> RuntimeInfo<'_> {
@@ -44,8 +52,7 @@ fn find<'a>(spans: &'a [Value], name: &str, request_id: &str) -> &'a Value {
     spans
         .iter()
         .find(|s| {
-            s["name"] == name
-                && (s["meta"]["request_id"] == request_id || name != "aws.lambda")
+            s["name"] == name && (s["meta"]["request_id"] == request_id || name != "aws.lambda")
         })
         .unwrap_or_else(|| panic!("no {name} for {request_id} in {spans:#?}"))
 }
@@ -103,7 +110,8 @@ async fn wrapper_payloads_pass_the_test_agent_checks() {
     for check in CHECKS {
         let result = &summary[check];
         assert!(
-            result["Passed_Checks"].as_u64().unwrap_or(0) >= 3 && result["Failed_Checks"].as_u64() == Some(0),
+            result["Passed_Checks"].as_u64().unwrap_or(0) >= 3
+                && result["Failed_Checks"].as_u64() == Some(0),
             "check {check}: {summary:#}"
         );
     }
@@ -116,11 +124,16 @@ async fn wrapper_payloads_pass_the_test_agent_checks() {
     assert_eq!(lambda["parent_id"], sqs_span["span_id"]);
     assert_eq!(lambda["type"], "serverless");
     assert!(
-        lambda["span_links"].as_array().is_some_and(|l| !l.is_empty()),
+        lambda["span_links"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
         "the batch's other producer is linked: {lambda:#}"
     );
     let api_lambda = find(&spans, "aws.lambda", "req-api");
-    assert_eq!(api_lambda["meta"]["function_trigger.event_source"], "api-gateway");
+    assert_eq!(
+        api_lambda["meta"]["function_trigger.event_source"],
+        "api-gateway"
+    );
     let err = find(&spans, "aws.lambda", "req-err");
     assert_eq!(err["error"], 1);
     assert_eq!(err["meta"]["error.message"], "boom");

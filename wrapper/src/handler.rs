@@ -57,6 +57,13 @@ pub fn current_ids() -> Option<TraceIds> {
     CURRENT.try_with(Invocation::ids).ok()
 }
 
+/// Makes sure the running invocation has been resolved (event parsed, context extracted,
+/// data-streams consume checkpoints set). Extraction is deferred off the response path; code
+/// that reads its results during the handler (the data-streams produce hooks) calls this.
+pub fn resolve_current() {
+    let _ = CURRENT.try_with(Invocation::ids);
+}
+
 /// Runs `fut` with `invocation` as the current one.
 pub async fn scope<F: Future>(invocation: Invocation, fut: F) -> F::Output {
     CURRENT.scope(invocation, fut).await
@@ -279,19 +286,22 @@ pub mod __private {
         /// Runs the handler's body inside the invocation, catching a panic.
         pub async fn run<F: Future>(&self, body: F) -> Result<F::Output, Box<dyn Any + Send>> {
             let invocation = self.invocation.clone();
-            let span = tracing::info_span!(
-                target: crate::tracing_bridge::ROOT_TARGET,
-                "aws.lambda",
-                dd.trace_id = tracing::field::Empty,
-                dd.span_id = invocation.span_id(),
-            );
-            if !span.is_disabled() {
-                // The trace id is filled in as soon as extraction has run.
-                invocation.correlate(span.clone());
-            }
-            let traced = AssertUnwindSafe(body).catch_unwind().instrument(span);
+            let traced = async move {
+                // Created with the invocation current, so the bridge ties it to it.
+                let span = tracing::info_span!(
+                    target: crate::tracing_bridge::ROOT_TARGET,
+                    "aws.lambda",
+                    dd.trace_id = tracing::field::Empty,
+                    dd.span_id = invocation.span_id(),
+                );
+                if !span.is_disabled() {
+                    // The trace id is filled in as soon as extraction has run.
+                    invocation.correlate(span.clone());
+                }
+                AssertUnwindSafe(body).catch_unwind().instrument(span).await
+            };
             if self.owned {
-                scope(invocation, traced).await
+                scope(self.invocation.clone(), traced).await
             } else {
                 traced.await
             }
@@ -319,8 +329,17 @@ pub mod __private {
         }
 
         fn done(self) {
-            if self.owned {
-                self.invocation.finish();
+            if !self.owned {
+                return; // the layer finishes after the response is posted
+            }
+            // Without the layer the response is not posted yet: finish beside it rather than
+            // before it (the extension waits for the end signal, so nothing is lost).
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    let invocation = self.invocation;
+                    handle.spawn(async move { invocation.finish() });
+                }
+                Err(_) => self.invocation.finish(),
             }
         }
     }

@@ -379,6 +379,9 @@ fn lock() -> std::sync::MutexGuard<'static, Option<Invocation>> {
 /// Runs `f` on the current invocation: the task's own ([`scope`]) if there is one, else the
 /// process-wide one ([`begin_invocation`]).
 fn with_current<R>(f: impl FnOnce(&mut Invocation) -> R) -> Option<R> {
+    // The wrapper resolves an invocation (extraction, then `begin_invocation`) lazily: make
+    // sure that has happened before reading what it sets.
+    crate::handler::resolve_current();
     if SCOPED.try_with(|_| ()).is_ok() {
         return SCOPED.try_with(|cell| f(&mut cell.borrow_mut())).ok();
     }

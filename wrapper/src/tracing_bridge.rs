@@ -118,28 +118,36 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if *event.metadata().level() != tracing::Level::ERROR {
-            return;
-        }
         let Some(span_ref) = ctx.event_span(event) else {
             return;
         };
-        let mut ext = span_ref.extensions_mut();
-        if let Some(Open {
-            data: Some(pending),
-            ..
-        }) = ext.get_mut::<Open>()
-        {
-            pending.span.error = 1;
-            let mut message = MessageVisitor(None);
-            event.record(&mut message);
-            if let Some(message) = message.0 {
-                pending
-                    .span
-                    .meta
-                    .entry("error.message".into())
-                    .or_insert(message);
+        let invocation = {
+            let mut ext = span_ref.extensions_mut();
+            let Some(open) = ext.get_mut::<Open>() else {
+                return;
+            };
+            if *event.metadata().level() == tracing::Level::ERROR
+                && let Some(pending) = open.data.as_mut()
+            {
+                pending.span.error = 1;
+                let mut message = MessageVisitor(None);
+                event.record(&mut message);
+                if let Some(message) = message.0 {
+                    pending
+                        .span
+                        .meta
+                        .entry("error.message".into())
+                        .or_insert(message);
+                }
             }
+            open.invocation.clone()
+        };
+        // A log line inside an invocation wants `dd.trace_id`: extraction, deferred off the
+        // response path, runs now if it has not yet (once per invocation), and records it on
+        // the handler's span before the line is formatted (this layer sits under the
+        // formatter, see `init_default_subscriber`).
+        if !invocation.is_resolved() {
+            invocation.ids();
         }
     }
 
@@ -177,9 +185,10 @@ pub fn init_default_subscriber() {
         .with_target(false)
         .without_time()
         .with_filter(filter);
+    // The Datadog layer goes first: it sees each event before the formatter does.
     let _ = tracing_subscriber::registry()
-        .with(logs)
         .with(DatadogLayer::new())
+        .with(logs)
         .try_init();
 }
 

@@ -1,7 +1,8 @@
 //! The demo's executables: the extension and the three functions, found next to the running
-//! `ddlambda` (the same cargo target directory and profile). When some are missing and the
-//! workspace this binary was built from is still there, `cargo build` makes them, so
-//! `cargo run -p ddlambda-cli -- demo` works from a fresh checkout.
+//! `ddlambda` (the same cargo target directory and profile). When some are missing, or when run
+//! by `cargo run`, and the workspace this binary was built from is still there, `cargo build`
+//! makes them, so `cargo run -p ddlambda-cli -- demo` works from a fresh checkout and runs
+//! functions built from the current sources. `--bin-dir` names the directory and builds nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,7 +40,10 @@ impl Binaries {
         };
         let this = Self { dir };
         let missing = this.missing();
-        if missing.is_empty() {
+        // Under `cargo run` (which sets CARGO) rebuild even when nothing is missing: the
+        // functions must match the sources the user just ran; a no-op build takes a second.
+        let under_cargo = !explicit && std::env::var_os("CARGO").is_some();
+        if missing.is_empty() && !under_cargo {
             return Ok(this);
         }
         if explicit {
@@ -49,7 +53,7 @@ impl Binaries {
                 missing.join(", ")
             )));
         }
-        this.build(&missing, note)?;
+        this.build(under_cargo, note)?;
         match this.missing().as_slice() {
             [] => Ok(this),
             still => Err(DemoError::Binaries(format!(
@@ -72,11 +76,16 @@ impl Binaries {
             .collect()
     }
 
-    /// `cargo build --bins` of the packages holding `missing`, with the profile of this directory
-    /// (`target/<profile>`), in the workspace this binary was built from.
-    fn build(&self, missing: &[&str], note: &mut dyn FnMut(&str)) -> Result<(), DemoError> {
+    /// `cargo build --bins` of the packages holding the executables (only those missing unless
+    /// `all`), with the profile of this directory (`target/<profile>`), in the workspace this
+    /// binary was built from.
+    fn build(&self, all: bool, note: &mut dyn FnMut(&str)) -> Result<(), DemoError> {
+        let missing = self.missing();
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         if !workspace.join("Cargo.toml").is_file() {
+            if missing.is_empty() {
+                return Ok(());
+            }
             return Err(DemoError::Binaries(format!(
                 "{} are not in {} and the workspace to build them is gone; pass --bin-dir",
                 missing.join(", "),
@@ -101,7 +110,7 @@ impl Binaries {
         }
         let mut packages: Vec<&str> = NEEDED
             .iter()
-            .filter(|(_, bin)| missing.contains(bin))
+            .filter(|(_, bin)| all || missing.contains(bin))
             .map(|(pkg, _)| *pkg)
             .collect();
         packages.dedup();
@@ -112,9 +121,13 @@ impl Binaries {
         if let Some(target) = self.dir.parent() {
             cmd.env("CARGO_TARGET_DIR", target);
         }
+        let what = if missing.is_empty() {
+            "the extension and the demo functions".to_owned()
+        } else {
+            missing.join(", ")
+        };
         note(&format!(
-            "building {} (cargo build --bins -p {}, profile {profile})",
-            missing.join(", "),
+            "building {what} (cargo build --bins -p {}, profile {profile})",
             packages.join(" -p ")
         ));
         let status = cmd
@@ -123,7 +136,9 @@ impl Binaries {
         if status.success() {
             Ok(())
         } else {
-            Err(DemoError::Binaries(format!("cargo build failed ({status})")))
+            Err(DemoError::Binaries(format!(
+                "cargo build failed ({status})"
+            )))
         }
     }
 }

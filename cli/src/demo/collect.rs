@@ -71,7 +71,11 @@ impl Collected {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(DemoError::Io(format!("reading {}: {e}", path.display()))),
         };
-        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             if let Err(e) = self.line(line) {
                 self.bad_lines
                     .push(format!("{}:{}: {e}", path.display(), n + 1));
@@ -90,11 +94,12 @@ impl Collected {
             Some("pipeline_stats") => {
                 let stats: Stats = serde_json::from_value(v["payload"].take())?;
                 for b in stats.buckets {
-                    self.points.extend(b.points.into_iter().map(|point| ServicePoint {
-                        service: stats.service.clone(),
-                        env: stats.env.clone(),
-                        point,
-                    }));
+                    self.points
+                        .extend(b.points.into_iter().map(|point| ServicePoint {
+                            service: stats.service.clone(),
+                            env: stats.env.clone(),
+                            point,
+                        }));
                 }
             }
             _ => {}

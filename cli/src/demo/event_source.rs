@@ -144,7 +144,10 @@ pub async fn read_kinesis(
     let mut records = Vec::with_capacity(want);
     while records.len() < want {
         let Some(it) = iterator.take() else {
-            return Err(DemoError::missing("Kinesis GetRecords", "NextShardIterator"));
+            return Err(DemoError::missing(
+                "Kinesis GetRecords",
+                "NextShardIterator",
+            ));
         };
         if Instant::now() > deadline {
             return Err(DemoError::Timeout(format!(
@@ -178,9 +181,10 @@ fn kinesis_record(
     stream_arn: &str,
     region: &str,
 ) -> Value {
+    // Milliseconds, as Kinesis keeps them (and as aws_lambda_events can read them back).
     let arrival = rec
         .approximate_arrival_timestamp
-        .map_or(0.0, |t| t.as_secs_f64());
+        .map_or(0.0, |t| (t.as_secs_f64() * 1e3).round() / 1e3);
     json!({
         "kinesis": {
             "kinesisSchemaVersion": "1.0",

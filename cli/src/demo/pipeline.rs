@@ -8,17 +8,18 @@ use std::time::Duration;
 use ddlambda_platform::{Echo, InvokeOptions, InvokeResult, Outcome, Platform, ShutdownReason};
 use serde_json::{Value, json};
 
+use super::DemoError;
 use super::binaries::{self, Binaries};
 use super::event_source::{self, KINESIS_BATCH, SQS_BATCH};
 use super::progress::Progress;
 use super::report::Invocation;
 use super::resources::{Endpoint, Resources};
-use super::DemoError;
 
 /// How long the queue or stream may take to show what was sent.
 const DELIVERY_LIMIT: Duration = Duration::from_secs(60);
 
-/// One function on its platform.
+/// One function on its platform. The three run side by side, as in one account, so each
+/// extension gets its own free loopback ports (a Lambda sandbox has them all to itself).
 pub struct Function {
     pub name: &'static str,
     platform: Platform,
@@ -46,6 +47,7 @@ impl Function {
         let output = shared.out_dir.join(format!("{name}.jsonl"));
         let trace_port = free_tcp_port()?.to_string();
         let statsd_port = free_udp_port()?.to_string();
+        let telemetry_port = free_tcp_port()?.to_string();
         let e = shared.endpoint;
         let mut builder = Platform::builder()
             .function(shared.binaries.path(binary))
@@ -64,6 +66,7 @@ impl Function {
             .env("DD_APM_RECEIVER_PORT", &trace_port)
             .env("DD_TRACE_AGENT_PORT", &trace_port)
             .env("DD_DOGSTATSD_PORT", &statsd_port)
+            .env("DDLAMBDA_TELEMETRY_PORT", &telemetry_port)
             .env("DDLAMBDA_LOCAL_OUTPUT", output.to_string_lossy());
         if let Some(token) = &e.session_token {
             builder = builder.env("AWS_SESSION_TOKEN", token);
@@ -149,7 +152,10 @@ impl Pipeline {
         progress: &mut Progress,
     ) -> Result<Vec<Invocation>, DemoError> {
         let mut invocations = Vec::new();
-        progress.step(&format!("invoking {} to send {messages} messages", self.producer.name));
+        progress.step(&format!(
+            "invoking {} to send {messages} messages",
+            self.producer.name
+        ));
         invocations.push(
             self.producer
                 .invoke(&json!({ "count": messages }), messages)
@@ -157,7 +163,8 @@ impl Pipeline {
         );
 
         progress.step("SQS → demo-relay: receiving the messages");
-        let records = event_source::receive_sqs(resources, region, messages, DELIVERY_LIMIT).await?;
+        let records =
+            event_source::receive_sqs(resources, region, messages, DELIVERY_LIMIT).await?;
         let events = event_source::batches(&records, SQS_BATCH);
         for (i, event) in events.iter().enumerate() {
             progress.step(&format!(

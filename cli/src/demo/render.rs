@@ -3,16 +3,16 @@
 
 use std::fmt::Write as _;
 
-use super::report::{Edge, Report, Trace};
+use super::report::{Edge, Report, SpanRow, Trace};
 
 /// Width of the waterfall's bar column.
 const BAR: usize = 40;
 
 /// Everything the demo prints after the run.
-pub fn render(r: &Report) -> String {
+pub fn render(r: &Report, all_spans: bool) -> String {
     let mut out = String::new();
     match r.traces.first() {
-        Some(t) => waterfall(&mut out, t),
+        Some(t) => waterfall(&mut out, t, all_spans),
         None => out.push_str("No spans were flushed.\n"),
     }
     if r.traces.len() > 1 {
@@ -25,7 +25,11 @@ pub fn render(r: &Report) -> String {
     out.push('\n');
     pathway(&mut out, &r.pathway);
     if !r.bad_lines.is_empty() {
-        let _ = writeln!(out, "\n{} extension output line(s) did not decode:", r.bad_lines.len());
+        let _ = writeln!(
+            out,
+            "\n{} extension output line(s) did not decode:",
+            r.bad_lines.len()
+        );
         for l in &r.bad_lines {
             let _ = writeln!(out, "  {l}");
         }
@@ -33,7 +37,7 @@ pub fn render(r: &Report) -> String {
     out
 }
 
-fn waterfall(out: &mut String, t: &Trace) {
+fn waterfall(out: &mut String, t: &Trace, all_spans: bool) {
     let _ = writeln!(
         out,
         "Trace {} ({} spans, {:.1} ms)",
@@ -41,8 +45,12 @@ fn waterfall(out: &mut String, t: &Trace) {
         t.spans.len(),
         ms(t.duration_ns)
     );
-    let labels: Vec<String> = t
+    let shown: Vec<&SpanRow> = t
         .spans
+        .iter()
+        .filter(|s| all_spans || !s.sdk_internal)
+        .collect();
+    let labels: Vec<String> = shown
         .iter()
         .map(|s| {
             format!(
@@ -62,9 +70,11 @@ fn waterfall(out: &mut String, t: &Trace) {
         .collect();
     let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let span = t.duration_ns.max(1) as f64;
-    for (s, label) in t.spans.iter().zip(&labels) {
+    for (s, label) in shown.iter().zip(&labels) {
         let from = ((s.start_ns - t.start_ns) as f64 / span * BAR as f64).floor() as usize;
-        let len = ((s.duration_ns as f64 / span) * BAR as f64).round().max(1.0) as usize;
+        let len = ((s.duration_ns as f64 / span) * BAR as f64)
+            .round()
+            .max(1.0) as usize;
         let from = from.min(BAR - 1);
         let len = len.min(BAR - from);
         let bar = format!(
@@ -77,6 +87,13 @@ fn waterfall(out: &mut String, t: &Trace) {
             out,
             "  {label:<width$}  │{bar}│ {:>9.2} ms",
             ms(s.duration_ns)
+        );
+    }
+    let hidden = t.spans.len() - shown.len();
+    if hidden > 0 {
+        let _ = writeln!(
+            out,
+            "  ({hidden} spans of the AWS SDK's own steps folded away; --all-spans shows them)"
         );
     }
 }
@@ -103,7 +120,7 @@ fn pathway(out: &mut String, edges: &[Edge]) {
                 "   ".repeat(e.depth.saturating_sub(1)),
                 e.service,
                 e.tag("type").unwrap_or("?"),
-                e.tag("topic").unwrap_or("?"),
+                e.tag("topic").map_or("?", short_topic),
                 e.tag("direction").unwrap_or("?"),
             )
         })
@@ -112,10 +129,7 @@ fn pathway(out: &mut String, edges: &[Edge]) {
     let _ = writeln!(
         out,
         "  {:<width$}  {:>5}  {:>21}  {:>21}",
-        "",
-        "n",
-        "edge p50 / p99 ms",
-        "origin p50 / p99 ms"
+        "", "n", "edge p50 / p99 ms", "origin p50 / p99 ms"
     );
     for (e, label) in edges.iter().zip(&labels) {
         let _ = writeln!(
@@ -127,6 +141,15 @@ fn pathway(out: &mut String, edges: &[Edge]) {
             e.pathway_latency_ms.p50,
             e.pathway_latency_ms.p99,
         );
+    }
+}
+
+/// The resource name of an ARN topic (`…:queue`, `…:stream/name`); the JSON keeps it whole.
+fn short_topic(topic: &str) -> &str {
+    if topic.starts_with("arn:") {
+        topic.rsplit([':', '/']).next().unwrap_or(topic)
+    } else {
+        topic
     }
 }
 

@@ -57,8 +57,11 @@ pub struct SpanRow {
     pub start_ns: i64,
     pub duration_ns: i64,
     pub error: bool,
-    /// `function_arn` or `request_id` where the span has them.
+    /// The invocation's request id, on `aws.lambda` spans.
     pub request_id: Option<String>,
+    /// Inside an AWS SDK operation span (`rpc.system:aws-api`): the SDK's own steps, which the
+    /// waterfall folds away unless asked.
+    pub sdk_internal: bool,
 }
 
 /// One pathway edge: the checkpoints of one (service, edge tags, hash, parent hash).
@@ -97,7 +100,10 @@ impl Trace {
         for s in spans {
             by_id.entry(s.trace_id).or_default().push(s);
         }
-        let mut traces: Vec<Trace> = by_id.into_iter().map(|(id, s)| Trace::new(id, &s)).collect();
+        let mut traces: Vec<Trace> = by_id
+            .into_iter()
+            .map(|(id, s)| Trace::new(id, &s))
+            .collect();
         traces.sort_by_key(|t| (std::cmp::Reverse(t.spans.len()), t.start_ns));
         traces
     }
@@ -117,11 +123,16 @@ impl Trace {
         by_start(&mut roots);
         children.values_mut().for_each(by_start);
         let mut rows = Vec::with_capacity(spans.len());
-        let mut stack: Vec<(&Span, usize)> = roots.iter().rev().map(|s| (*s, 0)).collect();
-        while let Some((s, depth)) = stack.pop() {
-            rows.push(SpanRow::new(s, depth));
+        let mut stack: Vec<(&Span, usize, bool)> =
+            roots.iter().rev().map(|s| (*s, 0, false)).collect();
+        while let Some((s, depth, internal)) = stack.pop() {
+            let mut row = SpanRow::new(s, depth);
+            row.sdk_internal = internal;
+            rows.push(row);
+            let kids_internal =
+                internal || s.meta.get("rpc.system").is_some_and(|v| v == "aws-api");
             if let Some(kids) = children.get(&s.span_id) {
-                stack.extend(kids.iter().rev().map(|k| (*k, depth + 1)));
+                stack.extend(kids.iter().rev().map(|k| (*k, depth + 1, kids_internal)));
             }
         }
         let start_ns = spans.iter().map(|s| s.start).min().unwrap_or(0);
@@ -153,6 +164,7 @@ impl SpanRow {
             duration_ns: s.duration,
             error: s.error != 0,
             request_id: s.meta.get("request_id").cloned(),
+            sdk_internal: false,
         }
     }
 }
@@ -270,5 +282,101 @@ impl Report {
             pathway: Edge::merge(&collected.points),
             bad_lines: collected.bad_lines,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::collect::Point;
+
+    fn point(service: &str, hash: u64, parent: u64, n: f64, edge_ms: f64) -> ServicePoint {
+        let s = |v: f64| Summary {
+            count: n,
+            p50: v,
+            p99: v,
+            max: v,
+        };
+        ServicePoint {
+            service: service.to_owned(),
+            env: "demo".to_owned(),
+            point: Point {
+                edge_tags: vec!["direction:in".to_owned(), "type:sqs".to_owned()],
+                hash,
+                parent_hash: parent,
+                pathway_latency: s(edge_ms / 1e3),
+                edge_latency: s(edge_ms / 1e3),
+                payload_size: s(10.0),
+            },
+        }
+    }
+
+    #[test]
+    fn edges_merge_across_buckets_and_order_from_the_origin() {
+        // Given out of order, the second hop split over two buckets.
+        let points = [
+            point("c", 3, 2, 1.0, 9.0),
+            point("b", 2, 1, 3.0, 2.0),
+            point("a", 1, 0, 4.0, 0.0),
+            point("b", 2, 1, 1.0, 6.0),
+        ];
+        let edges = Edge::merge(&points);
+        let order: Vec<(&str, usize)> = edges.iter().map(|e| (&*e.service, e.depth)).collect();
+        assert_eq!(order, [("a", 0), ("b", 1), ("c", 2)]);
+        let b = &edges[1];
+        assert_eq!(b.count, 4.0);
+        assert_eq!(b.buckets, 2);
+        assert!(
+            (b.edge_latency_ms.p50 - 3.0).abs() < 1e-9,
+            "(3·2 + 1·6) / 4"
+        );
+        assert!((b.edge_latency_ms.max - 6.0).abs() < 1e-9);
+        assert_eq!(b.tag("type"), Some("sqs"));
+    }
+
+    #[test]
+    fn traces_are_trees_with_sdk_steps_marked() {
+        let span = |id: u64, parent: u64, start: i64, name: &str| Span {
+            trace_id: 7,
+            span_id: id,
+            parent_id: parent,
+            start,
+            duration: 10,
+            name: name.to_owned(),
+            ..Span::default()
+        };
+        let mut sdk = span(3, 1, 20, "SQS.SendMessage");
+        sdk.meta.insert("rpc.system".into(), "aws-api".into());
+        let spans = [
+            span(4, 3, 21, "try_op"),
+            sdk,
+            span(2, 1, 10, "child"),
+            span(1, 0, 0, "root"),
+            span(9, 0, 100, "other-root"),
+            Span {
+                trace_id: 8,
+                ..span(5, 0, 0, "alone")
+            },
+        ];
+        let traces = Trace::group(&spans);
+        assert_eq!(traces.len(), 2);
+        let t = &traces[0];
+        assert_eq!(t.trace_id, 7);
+        assert_eq!((t.start_ns, t.duration_ns), (0, 110));
+        let rows: Vec<(&str, usize, bool)> = t
+            .spans
+            .iter()
+            .map(|s| (&*s.name, s.depth, s.sdk_internal))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("root", 0, false),
+                ("child", 1, false),
+                ("SQS.SendMessage", 1, false),
+                ("try_op", 2, true),
+                ("other-root", 0, false),
+            ]
+        );
     }
 }

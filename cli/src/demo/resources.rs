@@ -22,6 +22,14 @@ pub struct Endpoint {
     pub session_token: Option<String>,
 }
 
+/// HTTPS (rustls with ring, the system's roots) for AWS, plain HTTP for stand-ins and moto.
+fn http_client() -> aws_smithy_http_client::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 macro_rules! client {
     ($krate:ident, $e:expr) => {{
         let e: &Endpoint = $e;
@@ -36,7 +44,7 @@ macro_rules! client {
                 None,
                 "ddlambda-demo",
             ))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .http_client(http_client())
             .build();
         $krate::Client::from_conf(conf)
     }};
@@ -106,13 +114,21 @@ impl Resources {
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        Err(DemoError::Timeout(format!("stream {stream} to become ACTIVE")))
+        Err(DemoError::Timeout(format!(
+            "stream {stream} to become ACTIVE"
+        )))
     }
 
     /// Deletes the queue and the stream; failures are reported, not fatal.
     pub async fn delete(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if let Err(e) = self.sqs.delete_queue().queue_url(&self.queue_url).send().await {
+        if let Err(e) = self
+            .sqs
+            .delete_queue()
+            .queue_url(&self.queue_url)
+            .send()
+            .await
+        {
             problems.push(DemoError::aws("SQS DeleteQueue", e).to_string());
         }
         let deleted = self

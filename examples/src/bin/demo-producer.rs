@@ -7,13 +7,13 @@ mod aws;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// SQS accepts at most ten entries per batch.
 const BATCH: usize = 10;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 struct Request {
     count: usize,
 }
@@ -41,7 +41,11 @@ async fn handler(event: LambdaEvent<Request>) -> Result<Value, Error> {
             .send()
             .await?;
         if let Some(failed) = out.failed.first() {
-            return Err(format!("SendMessageBatch: {} failed: {:?}", failed.id, failed.message).into());
+            return Err(format!(
+                "SendMessageBatch: {} failed: {:?}",
+                failed.id, failed.message
+            )
+            .into());
         }
         sent += out.successful.len();
     }

@@ -1,8 +1,7 @@
 //! SDK clients for the demo functions, configured from the environment Lambda (or the local
 //! platform) gives them, without `aws-config`: `AWS_ENDPOINT_URL`, `AWS_REGION`,
 //! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`. Every client carries the
-//! data-streams producer hook, [`ddlambda::aws::DataStreams`]. Plain HTTP only: the demo talks to
-//! loopback stand-ins or moto.
+//! data-streams producer hook, [`ddlambda::aws::DataStreams`].
 
 use std::env::var;
 
@@ -11,6 +10,14 @@ use lambda_runtime::Error;
 /// A required environment variable, or an error naming it.
 pub fn required(name: &str) -> Result<String, Error> {
     var(name).map_err(|_| format!("{name} is not set").into())
+}
+
+/// HTTPS (rustls with ring, the system's roots) for AWS, plain HTTP for a loopback endpoint.
+fn http_client() -> aws_smithy_http_client::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 macro_rules! client {
@@ -27,7 +34,7 @@ macro_rules! client {
             .behavior_version($krate::config::BehaviorVersion::latest())
             .region($krate::config::Region::new(region))
             .credentials_provider(credentials)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .http_client(http_client())
             .interceptor(ddlambda::aws::DataStreams);
         if let Ok(url) = var("AWS_ENDPOINT_URL") {
             conf = conf.endpoint_url(url);

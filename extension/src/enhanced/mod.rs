@@ -163,6 +163,15 @@ impl InvocationTelemetry {
     /// INVOKE: counts the invocation and starts sampling `/proc` (needs a Tokio runtime).
     pub fn invoke(&self, request_id: &str) {
         let mut state = self.lock();
+        // One invocation at a time per sandbox: a sampler still running belongs to an
+        // invocation whose runtimeDone never came (no Telemetry API, as under the RIE).
+        for (id, req) in state.requests.iter_mut() {
+            if id != request_id
+                && let Some(s) = req.sampler.take()
+            {
+                drop(s.finish());
+            }
+        }
         self.begin(&mut state, request_id, now_ns());
         let req = state.request(request_id);
         if self.config.metrics

@@ -366,6 +366,40 @@ async fn process_metrics_are_reported_at_runtime_done() {
     }
 }
 
+#[tokio::test]
+async fn without_telemetry_a_new_invoke_stops_the_previous_sampler() {
+    let metrics = Arc::new(MetricsAggregator::default());
+    let buffer = Arc::new(Buffer::new(1 << 20, true, Arc::new(Counters::default())));
+    let telemetry = InvocationTelemetry::new(
+        EnhancedConfig {
+            metrics: true,
+            process_metrics: true,
+            function_name: "f".into(),
+            architecture: "x86_64".into(),
+            tags: Vec::new(),
+            proc_scope: ProcScope {
+                pids: Some(vec![std::process::id()]),
+                ..ProcScope::default()
+            },
+        },
+        metrics,
+        buffer,
+    );
+    let running = |t: &InvocationTelemetry| {
+        t.lock()
+            .requests
+            .values()
+            .filter(|r| r.sampler.is_some())
+            .count()
+    };
+    for id in ["a", "b", "c"] {
+        telemetry.invoke(id);
+        assert_eq!(running(&telemetry), 1);
+    }
+    telemetry.shutdown();
+    assert_eq!(running(&telemetry), 0);
+}
+
 #[test]
 fn rfc3339_times() {
     assert_eq!(parse_rfc3339_ns("1970-01-01T00:00:00Z"), Some(0));

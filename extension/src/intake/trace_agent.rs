@@ -1,7 +1,10 @@
 //! The local trace agent on `127.0.0.1:8126`: what real tracers and the ddlambda wrapper send.
 //!
 //! - `PUT|POST /v0.4/traces`, `/v0.5/traces`: decoded (`wire::trace`) into [`Event::Traces`];
-//!   the reply is the agent's `{"rate_by_service": …}`.
+//!   the reply is the agent's `{"rate_by_service": …}`. As the agent does on arrival, spans of
+//!   tracers that do not compute top-level marks (no `Datadog-Client-Computed-Top-Level`) get
+//!   them, and traces whose tracer computes APM stats (`Datadog-Client-Computed-Stats`) are
+//!   marked `_dd.compute_stats: 0` so the backend does not count them twice.
 //! - `/v0.6/stats`, `/v0.1/pipeline_stats`, `/telemetry/proxy/…`: kept byte for byte as
 //!   [`Event::Forward`] for their upstream intakes.
 //! - `/info` on any method (ddapm-test-agent forwards it as POST), advertising what is served.
@@ -186,9 +189,13 @@ impl TraceAgent {
 
     async fn traces(&self, req: Request<Incoming>, v05: bool) -> Reply {
         let (parts, body) = req.into_parts();
+        let wrapper = WrapperHeaders::of(&parts.headers);
         let body = match body::collect(&parts.headers, body, self.max_body_bytes).await {
             Ok(body) => body,
-            Err(refusal) => return refusal.reply(),
+            Err(refusal) => {
+                self.end_signal(&wrapper);
+                return refusal.reply();
+            }
         };
         let body_bytes = body.len();
         let mut traces = match decode(body, v05).await {
@@ -196,6 +203,7 @@ impl TraceAgent {
             Err(e) => {
                 let version = if v05 { "v0.5" } else { "v0.4" };
                 tracing::warn!("trace agent: refused a {version} payload: {e}");
+                self.end_signal(&wrapper);
                 return text(
                     StatusCode::BAD_REQUEST,
                     format!("malformed {version} trace payload: {e}"),
@@ -205,9 +213,17 @@ impl TraceAgent {
         if !header_is_true(&parts.headers, "datadog-client-computed-top-level") {
             traces.iter_mut().for_each(|t| trace::mark_top_level(t));
         }
-        let wrapper = WrapperHeaders::of(&parts.headers);
+        if header_is_true(&parts.headers, "datadog-client-computed-stats") {
+            // The tracer counts these spans in the stats it sends to `/v0.6/stats`: the
+            // backend must not count them again.
+            for first in traces.iter_mut().filter_map(|t| t.first_mut()) {
+                first
+                    .meta
+                    .insert(trace::COMPUTE_STATS_KEY.to_owned(), "0".to_owned());
+            }
+        }
         let payload = TracePayload {
-            request_id: wrapper.request_id,
+            request_id: wrapper.request_id.clone(),
             end_of_invocation: wrapper.end,
             traces,
             lang: header_str(&parts.headers, "datadog-meta-lang"),
@@ -217,17 +233,24 @@ impl TraceAgent {
         };
         match self.inbox.push(Event::Traces(payload)) {
             Admission::Accepted | Admission::Disabled => json(StatusCode::OK, RATE_BY_SERVICE),
-            Admission::Dropped => full(),
+            Admission::Dropped => {
+                // The spans are lost (and counted); the end of the invocation must not be.
+                self.end_signal(&wrapper);
+                full()
+            }
         }
     }
 
     async fn forward(&self, req: Request<Incoming>, kind: ForwardKind, path: String) -> Reply {
         let (parts, body) = req.into_parts();
+        let wrapper = WrapperHeaders::of(&parts.headers);
         let body = match body::collect(&parts.headers, body, self.max_body_bytes).await {
             Ok(body) => body,
-            Err(refusal) => return refusal.reply(),
+            Err(refusal) => {
+                self.end_signal(&wrapper);
+                return refusal.reply();
+            }
         };
-        let wrapper = WrapperHeaders::of(&parts.headers);
         let payload = ForwardPayload {
             kind,
             path,
@@ -239,13 +262,12 @@ impl TraceAgent {
             body,
             request_id: wrapper.request_id.clone(),
         };
-        match self.inbox.push(Event::Forward(payload)) {
-            Admission::Accepted | Admission::Disabled => {
-                self.end_signal(&wrapper);
-                // The agent answers stats with 202 and an empty JSON object; tracers accept
-                // any 2xx on the other routes.
-                json(StatusCode::ACCEPTED, "{}")
-            }
+        let admission = self.inbox.push(Event::Forward(payload));
+        self.end_signal(&wrapper);
+        match admission {
+            // The agent answers stats with 202 and an empty JSON object; tracers accept any
+            // 2xx on the other routes.
+            Admission::Accepted | Admission::Disabled => json(StatusCode::ACCEPTED, "{}"),
             Admission::Dropped => full(),
         }
     }
@@ -281,11 +303,14 @@ impl TraceAgent {
             return method_not_allowed("POST");
         }
         let (parts, body) = req.into_parts();
+        let wrapper = WrapperHeaders::of(&parts.headers);
         let body = match body::collect(&parts.headers, body, self.max_body_bytes).await {
             Ok(body) => body,
-            Err(refusal) => return refusal.reply(),
+            Err(refusal) => {
+                self.end_signal(&wrapper);
+                return refusal.reply();
+            }
         };
-        let wrapper = WrapperHeaders::of(&parts.headers);
         let reply = match checkpoints::handle(&body, wrapper.request_id.as_deref(), streams) {
             Ok(accepted) => json(
                 StatusCode::OK,
@@ -301,7 +326,9 @@ impl TraceAgent {
         reply
     }
 
-    /// `ddlambda-invocation-end` on a request that is not itself a trace payload.
+    /// `ddlambda-invocation-end` on a request whose body does not carry it to the buffer (a
+    /// forwarded or refused one): the runtime is done with the invocation all the same, and the
+    /// extension must not wait for it.
     fn end_signal(&self, wrapper: &WrapperHeaders) {
         if let (true, Some(request_id)) = (wrapper.end, &wrapper.request_id) {
             self.inbox.push(Event::Wrapper(WrapperSignal::End {

@@ -12,7 +12,8 @@
 //! key fail as retryable, so the flusher keeps their data for the next flush (and counts what
 //! is still undelivered at SHUTDOWN as lost, like any other failed send). The next fetch
 //! waits an exponential backoff (1 s doubling to 30 s by default), so a flush that comes
-//! sooner fails fast instead of calling AWS again.
+//! sooner fails fast instead of calling AWS again; [`ApiKeyResolver::retry_now`] ends the
+//! wait early.
 //!
 //! Deviation from bottlecap, which stops sending for the sandbox's life when decryption
 //! fails (its issues #594, #936): here a transient failure (throttling, network) costs
@@ -62,8 +63,10 @@ impl Backoff {
 /// Why no key is available for a send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyUnavailable {
+    /// The display leaves the cause out: the resolver logs it once, and the flusher logs
+    /// this for every item it keeps.
     #[error(
-        "no Datadog API key: reading DD_API_KEY_SECRET_ARN failed ({cause}); next attempt in {} ms",
+        "no Datadog API key: reading DD_API_KEY_SECRET_ARN failed (cause logged once, above); next attempt in {} ms",
         retry_in.as_millis()
     )]
     Failed { cause: String, retry_in: Duration },
@@ -127,6 +130,19 @@ impl ApiKeyResolver {
         if tokio::runtime::Handle::try_current().is_ok() {
             self.start_if_due();
         }
+    }
+
+    /// Ends a failure's backoff now, so the next send tries again at once (e.g. before a
+    /// SHUTDOWN flush, the last chance to deliver what is held).
+    pub fn retry_now(&self) {
+        let now = Instant::now();
+        self.state.send_if_modified(|s| match s {
+            State::Failed { retry_at, .. } if *retry_at > now => {
+                *retry_at = now;
+                true
+            }
+            _ => false,
+        });
     }
 
     /// The key, waiting at most `wait` for a fetch in flight (starting one if due).
@@ -399,9 +415,10 @@ mod tests {
             r#"{"__type":"AccessDeniedException","Message":"not authorized to perform: secretsmanager:GetSecretValue"}"#.to_owned(),
         );
         let aws = fake_aws(vec![denied, ok(KEY)]).await;
+        // Long enough that the test never reaches its end: `retry_now` ends it.
         let backoff = Backoff {
-            first: Duration::from_millis(300),
-            max: Duration::from_millis(300),
+            first: Duration::from_secs(3600),
+            max: Duration::from_secs(3600),
         };
         let r = resolver(&aws.endpoint, backoff);
         let err = r.key(WAIT).await.unwrap_err();
@@ -418,16 +435,23 @@ mod tests {
             Err(KeyUnavailable::Failed { .. })
         ));
         assert_eq!(aws.calls.load(Ordering::SeqCst), 1);
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        r.retry_now();
         assert_eq!(&*r.key(WAIT).await.unwrap(), KEY);
         assert_eq!(aws.calls.load(Ordering::SeqCst), 2);
+    }
+
+    fn cause(r: Result<Arc<str>, KeyUnavailable>) -> String {
+        match r {
+            Err(KeyUnavailable::Failed { cause, .. }) => cause,
+            other => panic!("expected a failure, got {other:?}"),
+        }
     }
 
     #[tokio::test]
     async fn an_unusable_secret_and_missing_credentials_are_failures() {
         let aws = fake_aws(vec![ok("{\"a\":\"x\",\"b\":\"y\"}")]).await;
         let r = resolver(&aws.endpoint, Backoff::default());
-        let err = r.key(WAIT).await.unwrap_err().to_string();
+        let err = cause(r.key(WAIT).await);
         assert!(err.contains("none named api_key"), "{err}");
 
         let r = ApiKeyResolver::new(
@@ -439,7 +463,7 @@ mod tests {
             },
             Backoff::default(),
         );
-        let err = r.key(WAIT).await.unwrap_err().to_string();
+        let err = cause(r.key(WAIT).await);
         assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
     }
 
@@ -452,8 +476,47 @@ mod tests {
             .unwrap()
             .port();
         let r = resolver(&format!("http://127.0.0.1:{port}"), Backoff::default());
-        let err = r.key(WAIT).await.unwrap_err().to_string();
+        let err = cause(r.key(WAIT).await);
         assert!(err.contains("request failed"), "{err}");
+    }
+
+    #[test]
+    fn dd_api_key_wins_over_the_secret() {
+        use crate::config::Config;
+        fn env(pairs: &[(&str, &str)]) -> (Config, Vec<String>) {
+            Config::from_lookup(|k| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            })
+        }
+        let arn = "arn:aws:secretsmanager:eu-west-1:1:secret:k";
+        let (c, w) = env(&[("DD_API_KEY", "k"), ("DD_API_KEY_SECRET_ARN", arn)]);
+        assert!(c.api_key.is_some() && c.api_key_secret.is_none(), "{w:?}");
+        let (c, w) = env(&[("DD_API_KEY_SECRET_ARN", arn)]);
+        assert_eq!(
+            c.api_key_secret.map(|s| s.region).as_deref(),
+            Some("eu-west-1")
+        );
+        assert!(w.is_empty(), "{w:?}");
+        // Unusable: one warning, and the local sink.
+        let (c, w) = env(&[("DD_API_KEY_SECRET_ARN", "not-an-arn")]);
+        assert!(c.api_key_secret.is_none());
+        assert!(w.len() == 1 && w[0].contains("AWS_REGION"), "{w:?}");
+        // The config's Debug shows neither the AWS secret key nor the token.
+        let (c, _) = env(&[
+            ("DD_API_KEY_SECRET_ARN", arn),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "very-secret"),
+            ("AWS_SESSION_TOKEN", "token-value"),
+        ]);
+        let text = format!("{c:?}");
+        assert!(text.contains("AKID"), "{text}");
+        assert!(
+            !text.contains("very-secret") && !text.contains("token-value"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -299,19 +299,8 @@ impl FakeIntake {
             async move {
                 let path = req.uri().path().to_owned();
                 let headers = req.headers().clone();
-                let raw = req.into_body().collect().await.unwrap().to_bytes();
-                let gz = headers
-                    .get("content-encoding")
-                    .is_some_and(|v| v.as_bytes() == b"gzip");
-                let body = if gz {
-                    let mut out = Vec::new();
-                    flate2::read::GzDecoder::new(&raw[..])
-                        .read_to_end(&mut out)
-                        .unwrap();
-                    out
-                } else {
-                    raw.to_vec()
-                };
+                // Stored as received and decoded when read, so the intake answers at once.
+                let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
                 let status = {
                     let mut b = behaviour.lock().unwrap();
                     match *b {
@@ -354,8 +343,23 @@ impl FakeIntake {
         *self.behaviour.lock().unwrap() = b;
     }
 
+    /// What arrived, bodies decompressed.
     pub fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
+        let mut all = self.received.lock().unwrap().clone();
+        for r in &mut all {
+            let gz = r
+                .headers
+                .get("content-encoding")
+                .is_some_and(|v| v.as_bytes() == b"gzip");
+            if gz {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(&r.body[..])
+                    .read_to_end(&mut out)
+                    .unwrap();
+                r.body = out;
+            }
+        }
+        all
     }
 
     /// Spans the tests sent (not those the extension writes from telemetry, e.g. the error

@@ -20,7 +20,7 @@ mod v04;
 mod v05;
 
 pub use error::{DecodeError, ErrorKind, Location};
-pub use top_level::{TOP_LEVEL_KEY, mark_top_level};
+pub use top_level::{COMPUTE_STATS_KEY, TOP_LEVEL_KEY, mark_top_level};
 pub use v04::decode_v04;
 pub use v05::decode_v05;
 

@@ -10,6 +10,10 @@ use crate::Span;
 /// The metric tracers set on top-level spans.
 pub const TOP_LEVEL_KEY: &str = "_dd.top_level";
 
+/// The meta tag telling the backend whether to compute APM stats from a trace's spans: `"1"`
+/// unless someone else (the tracer, `Datadog-Client-Computed-Stats`) already counts them.
+pub const COMPUTE_STATS_KEY: &str = "_dd.compute_stats";
+
 /// Marks every span of `trace` whose parent is not in the trace or belongs to another service
 /// with `_dd.top_level: 1` (the agent's `traceutil.ComputeTopLevel`). Marks already there are
 /// kept: a tracer that set one knew its parent.

@@ -212,6 +212,11 @@ impl Invocation {
         *self.shared.resolve()
     }
 
+    /// Whether extraction has run (the trace id is known).
+    pub fn is_resolved(&self) -> bool {
+        self.shared.resolved.get().is_some()
+    }
+
     /// The `aws.lambda` span id, known from the start.
     pub fn span_id(&self) -> u64 {
         self.shared.span_id

@@ -132,7 +132,9 @@ impl Kinesis {
                 let (name, position) = iterator
                     .rsplit_once('/')
                     .and_then(|(n, p)| Some((n, p.parse::<usize>().ok()?)))
-                    .ok_or_else(|| ApiError::new("InvalidArgumentException", "bad ShardIterator"))?;
+                    .ok_or_else(|| {
+                        ApiError::new("InvalidArgumentException", "bad ShardIterator")
+                    })?;
                 let limit = req
                     .get("Limit")
                     .and_then(Value::as_u64)
@@ -191,7 +193,8 @@ impl Kinesis {
         stream.records.push(Record {
             data,
             partition_key,
-            arrival: epoch_secs(),
+            // Kinesis keeps milliseconds.
+            arrival: (epoch_secs() * 1e3).round() / 1e3,
         });
         Ok(sequence_number(stream.records.len() - 1))
     }

@@ -112,7 +112,10 @@ impl StandIns {
     }
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let target = req
         .headers()
         .get("x-amz-target")
@@ -121,7 +124,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         .to_owned();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return Ok(error("1.0", &ApiError::new("InternalFailure", e.to_string()))),
+        Err(e) => {
+            return Ok(error(
+                "1.0",
+                &ApiError::new("InternalFailure", e.to_string()),
+            ));
+        }
     };
     let (service, operation) = target.split_once('.').unwrap_or(("", ""));
     let version = if service == "AmazonSQS" { "1.0" } else { "1.1" };
@@ -174,3 +182,6 @@ fn epoch_secs() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
+
+#[cfg(test)]
+mod tests;

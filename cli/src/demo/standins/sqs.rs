@@ -74,9 +74,8 @@ impl Sqs {
                 for entry in entries {
                     let id = string(entry, "Id")?;
                     let (message_id, md5) = self.send(&name, entry)?;
-                    successful.push(
-                        json!({"Id": id, "MessageId": message_id, "MD5OfMessageBody": md5}),
-                    );
+                    successful
+                        .push(json!({"Id": id, "MessageId": message_id, "MD5OfMessageBody": md5}));
                 }
                 Ok(json!({"Successful": successful, "Failed": []}))
             }

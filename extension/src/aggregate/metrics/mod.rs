@@ -301,6 +301,40 @@ fn split_key(key: &str) -> (String, Vec<String>) {
     (metric, parts.map(str::to_owned).collect())
 }
 
+/// Appends the tags to `key`, sorted and deduplicated. Up to 32 tags are sorted on the stack,
+/// so a line costs no allocation once its context exists.
+fn push_sorted_tags<'t>(key: &mut String, tags: impl Iterator<Item = &'t str>) {
+    const STACK: usize = 32;
+    let mut stack = [""; STACK];
+    let mut heap: Vec<&str> = Vec::new();
+    let mut n = 0;
+    for t in tags {
+        if n < STACK {
+            stack[n] = t;
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&stack);
+            }
+            heap.push(t);
+        }
+        n += 1;
+    }
+    let sorted: &mut [&str] = if n <= STACK {
+        &mut stack[..n]
+    } else {
+        &mut heap
+    };
+    sorted.sort_unstable();
+    let mut last = None;
+    for t in sorted.iter() {
+        if last != Some(*t) {
+            key.push(SEP);
+            key.push_str(t);
+            last = Some(*t);
+        }
+    }
+}
+
 fn chunk<T>(items: impl Iterator<Item = T>, size: usize) -> Vec<Vec<T>> {
     let mut out: Vec<Vec<T>> = Vec::new();
     for item in items {
@@ -336,13 +370,7 @@ impl State {
         key.clear();
         key.push(class);
         key.push_str(m.name);
-        let mut sorted: Vec<&str> = tags.collect();
-        sorted.sort_unstable();
-        sorted.dedup();
-        for t in &sorted {
-            key.push(SEP);
-            key.push_str(t);
-        }
+        push_sorted_tags(&mut key, tags);
 
         let kept = if let Some(point_ts) = m.timestamp {
             let new = !self.timestamped.contains_key(key.as_str());
@@ -560,6 +588,18 @@ mod tests {
         assert_eq!(series.len(), 2);
         // Taking frees the contexts.
         assert!(agg.insert_distribution("d", &["k:v".into()], 1.0, 1_700_000_000));
+    }
+
+    #[test]
+    fn many_tags_are_sorted_and_deduplicated_too() {
+        let agg = MetricsAggregator::default();
+        let tags: Vec<String> = (0..40).rev().map(|i| format!("t{i:02}:x")).collect();
+        let line = format!("m:1|c|#{},t00:x", tags.join(","));
+        agg.insert_datagram(line.as_bytes(), 1_700_000_000);
+        let (series, _) = series_of(&agg);
+        let mut want: Vec<String> = tags.clone();
+        want.sort();
+        assert_eq!(series[0].tags, want);
     }
 
     #[test]

@@ -2,11 +2,12 @@
 
 use ddlambda_wire::invocation::CHECKPOINTS_PATH;
 
-/// The `/info` body. Tracers read `endpoints` to pick a protocol (ddtrace computes client
-/// stats only once `/v0.6/stats` is listed) and `client_drop_p0s` to decide whether they may
-/// drop unsampled traces themselves: false here, because the backend computes APM stats from
-/// the spans this agent forwards (`_dd.compute_stats`), unsampled ones included; a tracer that
-/// dropped them would make those stats undercount.
+/// The `/info` body. Tracers read `endpoints` to pick a protocol and `client_drop_p0s` to
+/// decide whether to compute APM stats themselves (libdatadog, under ddtrace 4.x, computes them
+/// only when it is true and `/v0.6/stats` is listed) and then drop unsampled traces. Both ways
+/// count every span once: a tracer that computes stats says so
+/// (`Datadog-Client-Computed-Stats`), its traces are marked `_dd.compute_stats: 0` and its stats
+/// are forwarded; the others' traces ask the backend to compute (`_dd.compute_stats: 1`).
 pub(super) fn body(checkpoints: bool, max_body_bytes: usize) -> String {
     let mut endpoints = vec![
         "/v0.4/traces",
@@ -22,7 +23,7 @@ pub(super) fn body(checkpoints: bool, max_body_bytes: usize) -> String {
     serde_json::json!({
         "version": concat!("ddlambda-extension/", env!("CARGO_PKG_VERSION")),
         "endpoints": endpoints,
-        "client_drop_p0s": false,
+        "client_drop_p0s": true,
         "span_meta_structs": false,
         "long_running_spans": false,
         "config": {

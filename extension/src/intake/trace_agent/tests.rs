@@ -166,6 +166,41 @@ async fn top_level_is_computed_for_tracers_that_do_not() {
 }
 
 #[tokio::test]
+async fn traces_whose_tracer_computed_stats_are_marked_not_to_be_counted_again() {
+    let agent = Agent::start().await;
+    let mut headers = PYTHON_HEADERS.to_vec();
+    headers.push(("datadog-client-computed-stats", "true"));
+    assert_eq!(
+        agent
+            .send("POST", "/v0.5/traces", &headers, PYTHON_V05)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        agent
+            .send("POST", "/v0.5/traces", PYTHON_HEADERS, PYTHON_V05)
+            .await
+            .0,
+        200
+    );
+    let mut events = agent.take().into_iter().map(traces);
+    let computed = events.next().unwrap();
+    assert_eq!(computed.traces[0][0].meta[trace::COMPUTE_STATS_KEY], "0");
+    assert!(
+        computed.traces[0][1..]
+            .iter()
+            .all(|s| !s.meta.contains_key(trace::COMPUTE_STATS_KEY))
+    );
+    let plain = events.next().unwrap();
+    assert!(
+        plain.traces[0]
+            .iter()
+            .all(|s| !s.meta.contains_key(trace::COMPUTE_STATS_KEY))
+    );
+}
+
+#[tokio::test]
 async fn malformed_bodies_get_a_400_naming_the_problem_and_the_agent_keeps_serving() {
     let agent = Agent::start().await;
     let mut broken = PYTHON_V04.to_vec();
@@ -291,7 +326,7 @@ async fn info_answers_any_method_and_lists_what_is_served() {
         }
         // Without a data-streams aggregator the checkpoints route is not advertised.
         assert!(!endpoints.contains(&CHECKPOINTS_PATH));
-        assert_eq!(info["client_drop_p0s"], false);
+        assert_eq!(info["client_drop_p0s"], true);
         assert_eq!(info["config"]["max_request_bytes"], DEFAULT_MAX_BODY_BYTES);
     }
 }
@@ -426,6 +461,33 @@ async fn the_wrappers_signals_and_headers_become_events() {
     assert!(reply.starts_with("malformed JSON body"), "{reply}");
     assert_eq!(agent.send("GET", HELLO_PATH, &[], b"").await.0, 405);
     assert!(agent.take().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_last_payload_still_ends_the_invocation() {
+    let agent = Agent::start_with(1000, Admission::Dropped).await;
+    let end = |id| [(REQUEST_ID_HEADER, id), (INVOCATION_END_HEADER, "1")];
+    let bad = agent
+        .send("PUT", "/v0.4/traces", &end("malformed"), b"\xc1")
+        .await;
+    assert_eq!(bad.0, 400);
+    let big = agent
+        .send("PUT", "/v0.4/traces", &end("oversized"), &[0x90; 2000])
+        .await;
+    assert_eq!(big.0, 413);
+    let dropped = agent
+        .send("PUT", "/v0.4/traces", &end("dropped"), &trace_body(1))
+        .await;
+    assert_eq!(dropped.0, 429);
+    let ended: Vec<String> = agent
+        .take()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Wrapper(WrapperSignal::End { request_id }) => Some(request_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, ["malformed", "oversized", "dropped"]);
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@
 //! - `_top_level` (what the intake reads) on the spans marked `_dd.top_level` (what tracers
 //!   write; the trace agent marks them on arrival for tracers that do not);
 //! - `_dd.compute_stats: 1` on the first span of each chunk, asking the backend to compute APM
-//!   stats, as bottlecap does when the extension does not compute them itself;
+//!   stats, as bottlecap does when the extension does not compute them itself — unless the
+//!   chunk already says `0` (the trace agent marks traces whose tracer computed stats);
 //! - the tracer payload's `env`, `app_version`, `runtime_id` from the root spans (libdatadog's
 //!   agentless rule).
 //!
@@ -31,7 +32,7 @@ const SAMPLING_PRIORITY_KEY: &str = "_sampling_priority_v1";
 const ORIGIN_KEY: &str = "_dd.origin";
 const TRACER_TOP_LEVEL_KEY: &str = ddlambda_wire::trace::TOP_LEVEL_KEY;
 const TOP_LEVEL_KEY: &str = "_top_level";
-const COMPUTE_STATS_KEY: &str = "_dd.compute_stats";
+const COMPUTE_STATS_KEY: &str = ddlambda_wire::trace::COMPUTE_STATS_KEY;
 
 /// Encodes a batch as the protobuf body of `POST /api/v0.2/traces` (before compression).
 pub fn encode(batch: &TraceBatch) -> Vec<u8> {
@@ -104,11 +105,12 @@ fn chunk(trace: &[Span]) -> pb::TraceChunk {
 
     let mut spans: Vec<pb::Span> = trace.iter().map(span).collect();
     mark_top_level(trace, &mut spans);
-    if let Some(first) = spans.first_mut() {
+    // Unless the trace agent recorded that the tracer computed stats itself.
+    let decided = spans.iter().any(|s| s.meta.contains_key(COMPUTE_STATS_KEY));
+    if let (false, Some(first)) = (decided, spans.first_mut()) {
         first
             .meta
-            .entry(COMPUTE_STATS_KEY.to_owned())
-            .or_insert_with(|| "1".to_owned());
+            .insert(COMPUTE_STATS_KEY.to_owned(), "1".to_owned());
     }
     pb::TraceChunk {
         priority,
@@ -332,6 +334,19 @@ mod tests {
             (-1, "lambda")
         );
         assert_eq!(chunks[2].priority, PRIORITY_NONE);
+    }
+
+    #[test]
+    fn a_trace_whose_stats_the_tracer_computed_is_not_counted_again() {
+        let mut traces = decode_v04(PYTHON_V04).unwrap();
+        let counted = traces.clone();
+        traces[0][0]
+            .meta
+            .insert(COMPUTE_STATS_KEY.into(), "0".into());
+        let payload = round_trip(&batch(vec![traces.remove(0), counted[0].clone()], "python"));
+        let chunks = &payload.tracer_payloads[0].chunks;
+        assert_eq!(chunks[0].spans[0].meta[COMPUTE_STATS_KEY], "0");
+        assert_eq!(chunks[1].spans[0].meta[COMPUTE_STATS_KEY], "1");
     }
 
     #[test]
