@@ -510,3 +510,43 @@ async fn continuous_strategy_flushes_in_the_background() {
     assert!(ext.wait_exit().await.status.success());
     assert_eq!(intake.accepted_spans().len(), 4, "nothing sent twice");
 }
+
+/// Lambda counts post-runtime time against the function timeout: a hung intake must not hold
+/// `/next` past the invocation's deadline, and what could not be sent goes with a later flush.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_intake_never_holds_next_past_the_invocation_deadline() {
+    let api = FakeLambda::start().await;
+    let intake = FakeIntake::start(Behaviour::Hang).await;
+    let env = dd_env(&intake);
+    let ext = Extension::start(
+        &api,
+        &with(&env, &[("DD_SERVERLESS_FLUSH_STRATEGY", "end")]),
+    );
+    api.wait_next_calls(1).await;
+    api.send_telemetry(&init_start()).await;
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    api.push_invoke("r1", Duration::from_millis(1500));
+    ext.send_spans(&[trace(1, 3)], None, false).await;
+    api.send_telemetry(&runtime_done("r1", "success")).await;
+    api.wait_next_calls(2).await;
+    let (next_at, _) = api
+        .calls()
+        .into_iter()
+        .rev()
+        .find(|(_, c)| *c == Call::Next)
+        .unwrap();
+    assert!(
+        next_at < deadline,
+        "/next came {:?} after the deadline",
+        next_at - deadline
+    );
+
+    // The intake recovers: the carried spans go with the next invocation's flush.
+    intake.set(Behaviour::Ok);
+    api.push_invoke("r2", Duration::from_secs(30));
+    api.send_telemetry(&runtime_done("r2", "success")).await;
+    api.wait_next_calls(3).await;
+    assert_eq!(intake.accepted_spans().len(), 3);
+    api.push_shutdown(Duration::from_secs(2));
+    assert!(ext.wait_exit().await.status.success());
+}

@@ -381,6 +381,19 @@ async fn dd_trace_node_through_the_test_agent_and_the_extension_agree() {
     through_the_test_agent("node", "workload.js", &[("NODE_PATH", &modules)], "nodejs").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dd_trace_node_v05_through_the_test_agent_and_the_extension_agree() {
+    let Some(modules) = peers_tracer::node_modules() else {
+        return;
+    };
+    let modules = modules.to_string_lossy().into_owned();
+    let env = [
+        ("NODE_PATH", modules.as_str()),
+        ("DD_TRACE_AGENT_PROTOCOL_VERSION", "0.5"),
+    ];
+    through_the_test_agent("node", "workload.js", &env, "nodejs").await;
+}
+
 /// Bad bodies are refused with a message, and the next real payload still goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_oversized_bodies_then_a_real_tracer() {

@@ -23,7 +23,7 @@ pub struct Endpoint {
 }
 
 /// HTTPS (rustls with ring, the system's roots) for AWS, plain HTTP for stand-ins and moto.
-fn http_client() -> aws_smithy_http_client::SharedHttpClient {
+fn http_client() -> aws_sdk_sqs::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))

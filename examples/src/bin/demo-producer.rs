@@ -5,10 +5,15 @@
 #[path = "../demo/aws.rs"]
 mod aws;
 
+use std::sync::OnceLock;
+
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+/// Built once, at init, as Lambda functions should: TLS setup stays off the invocations.
+static SQS: OnceLock<aws_sdk_sqs::Client> = OnceLock::new();
 
 /// SQS accepts at most ten entries per batch.
 const BATCH: usize = 10;
@@ -21,7 +26,7 @@ struct Request {
 #[ddlambda::handler]
 async fn handler(event: LambdaEvent<Request>) -> Result<Value, Error> {
     let queue_url = aws::required("DEMO_QUEUE_URL")?;
-    let sqs = aws::sqs()?;
+    let sqs = SQS.get().ok_or("the SQS client is built in main")?;
     let mut sent = 0;
     let ids: Vec<usize> = (0..event.payload.count).collect();
     for chunk in ids.chunks(BATCH) {
@@ -55,5 +60,6 @@ async fn handler(event: LambdaEvent<Request>) -> Result<Value, Error> {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ddlambda::tracing_bridge::init_default_subscriber();
+    let _ = SQS.set(aws::sqs()?);
     ddlambda::run(service_fn(handler)).await
 }

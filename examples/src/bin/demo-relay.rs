@@ -5,16 +5,21 @@
 #[path = "../demo/aws.rs"]
 mod aws;
 
+use std::sync::OnceLock;
+
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
+/// Built once, at init, as Lambda functions should: TLS setup stays off the invocations.
+static KINESIS: OnceLock<aws_sdk_kinesis::Client> = OnceLock::new();
+
 #[ddlambda::handler]
 async fn handler(event: LambdaEvent<SqsEvent>) -> Result<Value, Error> {
     let stream = aws::required("DEMO_STREAM_NAME")?;
-    let kinesis = aws::kinesis()?;
+    let kinesis = KINESIS.get().ok_or("the Kinesis client is built in main")?;
     let mut records = Vec::with_capacity(event.payload.records.len());
     for message in &event.payload.records {
         let body = message.body.as_deref().unwrap_or("null");
@@ -47,5 +52,6 @@ async fn handler(event: LambdaEvent<SqsEvent>) -> Result<Value, Error> {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ddlambda::tracing_bridge::init_default_subscriber();
+    let _ = KINESIS.set(aws::kinesis()?);
     ddlambda::run(service_fn(handler)).await
 }

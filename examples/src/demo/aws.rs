@@ -13,7 +13,7 @@ pub fn required(name: &str) -> Result<String, Error> {
 }
 
 /// HTTPS (rustls with ring, the system's roots) for AWS, plain HTTP for a loopback endpoint.
-fn http_client() -> aws_smithy_http_client::SharedHttpClient {
+fn http_client() -> aws_sdk_sqs::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))

@@ -141,7 +141,8 @@ impl<S: Sink> Lifecycle<S> {
         // changed, carried failures) goes now, while this invocation runs.
         match decision {
             Decision::AtStartEvery(d) if self.due(d) => {
-                self.flush(Trigger::Invoke, Scope::Settled).await;
+                self.flush(Trigger::Invoke, Scope::Settled, inv.deadline)
+                    .await;
             }
             Decision::AtEnd | Decision::AtEndEvery(_) if self.pending() => {
                 let flusher = self.flusher.clone();
@@ -196,7 +197,8 @@ impl<S: Sink> Lifecycle<S> {
                 Decision::AtStartEvery(_) | Decision::Background(_) => false,
             };
         if flush {
-            self.flush(Trigger::EndOfInvocation, Scope::All).await;
+            self.flush(Trigger::EndOfInvocation, Scope::All, inv.deadline)
+                .await;
             if let Some(cur) = state.current.as_mut() {
                 cur.phase = Phase::Flushed;
             }
@@ -293,8 +295,14 @@ impl<S: Sink> Lifecycle<S> {
         self.buffer.used() > 0 || self.flusher.carried() > 0
     }
 
-    async fn flush(&self, trigger: Trigger, scope: Scope) {
-        let deadline = Instant::now() + self.config.flush_timeout;
+    /// A flush that holds `/next`: bounded by `DD_FLUSH_TIMEOUT` and by the invocation's own
+    /// deadline (less the margin), since Lambda counts the extension's post-runtime time
+    /// against the function timeout; what does not fit is carried to the next flush.
+    async fn flush(&self, trigger: Trigger, scope: Scope, invocation_deadline: Instant) {
+        let budget_end = Instant::now() + self.config.flush_timeout;
+        let deadline = invocation_deadline
+            .checked_sub(self.config.shutdown_margin)
+            .map_or(budget_end, |d| d.min(budget_end));
         self.flusher.flush(trigger, scope, deadline, false).await;
     }
 }

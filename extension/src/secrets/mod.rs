@@ -225,7 +225,7 @@ impl ApiKeyResolver {
             Ok(key) => {
                 if failures > 0 {
                     tracing::info!(
-                        "Datadog API key read from Secrets Manager secret {} after {failures} failed attempts; held data is sent from the next flush",
+                        "Datadog API key read from Secrets Manager secret {} after {failures} failed attempts; held data goes out now",
                         self.config.secret_id
                     );
                 } else {

@@ -43,14 +43,19 @@ impl ErrorInfo {
 }
 
 /// `aws.lambda`, started at `start` (ids and parent are the caller's), with datadog-lambda's
+/// service choice and
 /// tags: the function ARN without qualifier (lowercased) and the version it names
 /// (`$LATEST` when unqualified), request id, function name, cold start.
 pub fn start_span(config: &Config, function: &Function<'_>, cold_start: bool, start: i64) -> Span {
-    let service = config
-        .service
-        .clone()
-        .or_else(|| (!function.name.is_empty()).then(|| function.name.to_owned()))
-        .unwrap_or_else(|| "aws.lambda".to_owned());
+    // datadog-lambda: DD_SERVICE, else "aws.lambda" when the AWS service representation is
+    // off, else the function name.
+    let service = match &config.service {
+        Some(service) => service.clone(),
+        None if !config.aws_service_representation || function.name.is_empty() => {
+            "aws.lambda".to_owned()
+        }
+        None => function.name.to_owned(),
+    };
     let mut span = Span {
         service,
         name: "aws.lambda".into(),
