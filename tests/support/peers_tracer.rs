@@ -104,7 +104,15 @@ pub fn run_workload(mut cmd: Command, timeout: Duration) -> Result<(), String> {
 /// validates every request and forwards it there).
 pub struct TestAgent {
     pub port: u16,
+    /// Its stderr, shown if it fails to start; removed with it.
+    log_path: PathBuf,
     _child: ChildGuard,
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.log_path);
+    }
 }
 
 impl TestAgent {
@@ -132,6 +140,7 @@ impl TestAgent {
         let child = ChildGuard(cmd.spawn().expect("ddapm-test-agent starts"));
         let agent = TestAgent {
             port,
+            log_path: log_path.clone(),
             _child: child,
         };
         let deadline = Instant::now() + Duration::from_secs(60);

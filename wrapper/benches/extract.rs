@@ -105,6 +105,10 @@ fn python_rates(files: &[PathBuf]) -> Option<Value> {
 
 fn main() {
     let files = fixture_files();
+    if std::env::var_os("EXTRACT_BENCH_PER_EVENT").is_some() {
+        per_event(&files);
+        return;
+    }
     let raws: Vec<String> = files
         .iter()
         .map(|p| std::fs::read_to_string(p).expect("fixture"))
@@ -145,4 +149,34 @@ fn main() {
         );
         println!("  ratio, from raw JSON:   {:>8.0}x", rust_raw / py_raw);
     }
+}
+
+/// Nanoseconds per event for each fixture, parsed path (`EXTRACT_BENCH_PER_EVENT=1`).
+fn per_event(files: &[PathBuf]) {
+    let chain = Chain::new();
+    let info = InvocationInfo::default();
+    let mut rows = Vec::new();
+    for path in files {
+        let raw = std::fs::read_to_string(path).expect("fixture");
+        let event: Value = serde_json::from_str(&raw).expect("fixture JSON");
+        let n = 20_000u32;
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(chain.decide(black_box(&event), &info, None));
+        }
+        let ns = start.elapsed().as_nanos() as f64 / f64::from(n);
+        rows.push((
+            ns,
+            path.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+        ));
+    }
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let total: f64 = rows.iter().map(|r| r.0).sum();
+    for (ns, name) in &rows {
+        println!("{ns:>8.0} ns  {:>5.1}%  {name}", ns / total * 100.0);
+    }
+    println!("mean {:.0} ns", total / rows.len() as f64);
 }

@@ -117,6 +117,24 @@ impl Binaries {
         for p in &packages {
             cmd.args(["-p", p]);
         }
+        // `cargo run` gives this process its package's CARGO_PKG_* and friends; build scripts
+        // that watch them (ring's) would see a change and rebuild on every run.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || matches!(
+                    &*key,
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_MANIFEST_LINKS"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                )
+            {
+                cmd.env_remove(&*key);
+            }
+        }
         // Build into the directory the binaries are expected in, whatever CARGO_TARGET_DIR says.
         if let Some(target) = self.dir.parent() {
             cmd.env("CARGO_TARGET_DIR", target);

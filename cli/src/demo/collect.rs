@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::DemoError;
 
 /// A sketch as the local sink prints it: count and quantiles.
-#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
 pub struct Summary {
     pub count: f64,
     pub p50: f64,
