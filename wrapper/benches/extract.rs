@@ -105,6 +105,10 @@ fn python_rates(files: &[PathBuf]) -> Option<Value> {
 
 fn main() {
     let files = fixture_files();
+    if let Some(rounds) = std::env::var("EXTRACT_BENCH_PROFILE").ok().and_then(|r| r.parse::<u32>().ok()) {
+        profile_rounds(&files, rounds);
+        return;
+    }
     if std::env::var_os("EXTRACT_BENCH_PER_EVENT").is_some() {
         per_event(&files);
         return;
@@ -179,4 +183,20 @@ fn per_event(files: &[PathBuf]) {
         println!("{ns:>8.0} ns  {:>5.1}%  {name}", ns / total * 100.0);
     }
     println!("mean {:.0} ns", total / rows.len() as f64);
+}
+
+/// A fixed number of parsed rounds and nothing else, for `valgrind --tool=callgrind`
+/// (`EXTRACT_BENCH_PROFILE=<rounds>`).
+fn profile_rounds(files: &[PathBuf], rounds: u32) {
+    let events: Vec<Value> = files
+        .iter()
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).expect("fixture")).expect("JSON"))
+        .collect();
+    let chain = Chain::new();
+    let info = InvocationInfo::default();
+    for _ in 0..rounds {
+        for event in &events {
+            black_box(chain.decide(black_box(event), &info, None));
+        }
+    }
 }
