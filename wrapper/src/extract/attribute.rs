@@ -58,7 +58,7 @@ pub(crate) fn extract(attributes: &Value, env: &Env<'_>) -> Result<Option<SpanCo
 pub(crate) fn carrier_context(json: &[u8], env: &Env<'_>) -> Option<SpanContext> {
     // Every Step Functions context names its state machine; the (rare) documents that might be
     // one are parsed whole, the others straight into their trace headers.
-    if contains(json, b"\"StateMachine\"") {
+    if memchr::memmem::find(json, b"\"StateMachine\"").is_some() {
         let carrier: Value = match serde_json::from_slice(json) {
             Ok(v) => v,
             Err(e) => {
@@ -81,8 +81,4 @@ pub(crate) fn carrier_context(json: &[u8], env: &Env<'_>) -> Option<SpanContext>
             None
         }
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -30,6 +30,7 @@ mod kinesis;
 pub mod propagation;
 mod sns;
 mod sqs;
+mod sqs_body;
 mod step_functions;
 
 use std::collections::HashMap;

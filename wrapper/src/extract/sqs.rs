@@ -5,8 +5,8 @@
 use ddlambda_wire::SpanContext;
 use serde_json::Value;
 
+use super::sqs_body::Envelope;
 use super::{Env, attribute, step_functions, usable};
-use crate::trigger::truthy;
 use crate::xray::XrayHeader;
 
 /// dd-trace-java writes Datadog ids into X-Ray headers behind this padding.
@@ -20,13 +20,13 @@ pub(crate) fn extract(event: &Value, env: &Env<'_>) -> Option<SpanContext> {
 /// One SQS record's context.
 pub(crate) fn record_context(record: &Value, env: &Env<'_>) -> Option<SpanContext> {
     // Only an object can be an envelope: other bodies are not parsed at all.
-    let body = record
+    let envelope = record
         .get("body")
         .and_then(Value::as_str)
         .filter(|b| b.trim_start().starts_with('{'))
-        .and_then(|b| serde_json::from_str::<Value>(b).ok());
+        .and_then(Envelope::parse);
     // EventBridge → SQS: the envelope decides, whatever it holds.
-    if let Some(carrier) = body.as_ref().and_then(eventbridge_carrier) {
+    if let Some(carrier) = envelope.as_ref().and_then(Envelope::eventbridge_carrier) {
         if step_functions::is_context(carrier)
             && let Some(ctx) = step_functions::from_context(carrier)
         {
@@ -35,8 +35,8 @@ pub(crate) fn record_context(record: &Value, env: &Env<'_>) -> Option<SpanContex
         return usable(env.propagator.extract_value(carrier));
     }
     // SNS → SQS without raw delivery: the notification is the body.
-    let attributes = match body.as_ref().filter(|b| is_sns_notification(b)) {
-        Some(notification) => notification.get("MessageAttributes"),
+    let attributes = match envelope.as_ref().and_then(Envelope::sns_attributes) {
+        Some(notification_attributes) => notification_attributes,
         None => record
             .get("messageAttributes")
             .filter(|a| !a.is_null())
@@ -46,22 +46,6 @@ pub(crate) fn record_context(record: &Value, env: &Env<'_>) -> Option<SpanContex
         Some(Ok(ctx)) => ctx,
         Some(Err(())) | None => aws_trace_header(record),
     }
-}
-
-fn is_sns_notification(body: &Value) -> bool {
-    body.get("Type").and_then(Value::as_str) == Some("Notification")
-        && body.get("TopicArn").is_some()
-}
-
-/// `detail._datadog` of an EventBridge envelope (an object with a `detail` object, a
-/// `detail-type` and a `source`); `None` if the body is not one or carries no `_datadog` object.
-fn eventbridge_carrier(body: &Value) -> Option<&Value> {
-    let detail = body.get("detail")?;
-    if !detail.is_object() || !truthy(body.get("detail-type")) || !truthy(body.get("source")) {
-        return None;
-    }
-    // datadog-lambda raises on a missing `_datadog` and falls through to the plain SQS path.
-    detail.get("_datadog").filter(|c| c.is_object())
 }
 
 /// The `attributes.AWSTraceHeader` dd-trace-java plants: `Root=1-<epoch>-00000000<16 hex

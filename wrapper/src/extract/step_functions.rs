@@ -127,7 +127,6 @@ fn push_py_str(out: &mut String, v: Option<&Value>) {
         Some(Value::String(s)) => out.push_str(s),
         Some(Value::Bool(true)) => out.push_str("True"),
         Some(Value::Bool(false)) => out.push_str("False"),
-        // Numbers, arrays and objects print as JSON, which is what the differential test pins.
         Some(other) => {
             let _ = write!(out, "{other}");
         }
