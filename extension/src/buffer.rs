@@ -6,6 +6,19 @@
 //! and sends. The bound counts estimated in-memory bytes of the tagged spans (decoded spans
 //! weigh more than their msgpack body); a payload that does not fit is refused whole (the
 //! newest data is the one dropped, so what is already held stays consistent) and counted.
+//!
+//! Which invocation a span belongs to (and so its `cold_start`) is decided per trace chunk,
+//! first rule that applies:
+//! 1. the wrapper's request id on the payload;
+//! 2. a `request_id` meta on a span of the chunk (datadog-lambda and the Node/Python tracers'
+//!    Lambda integrations put it on `aws.lambda`), remembered for that trace id;
+//! 3. the invocation remembered for the chunk's trace id (a partial flush, a late child);
+//! 4. the open invocation — unless the first invocation's runtime was already done when the
+//!    chunk's earliest span started: one invocation runs at a time, so that chunk belongs to a
+//!    later invocation whose INVOKE the extension has not processed yet (a real tracer's spans
+//!    can arrive before it: the runtime and the extension get their events independently).
+//!
+//! Rule 4 is why `cold_start` is not simply "arrived while the first invocation was open".
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::mem::size_of;
@@ -19,6 +32,11 @@ use tokio::sync::watch;
 use crate::event::{Event, ForwardPayload, TracePayload, WrapperSignal};
 use crate::flush::enrich::FunctionTags;
 use crate::flush::stats::Counters;
+
+/// Trace ids whose invocation is remembered (rules 2 and 3 of the module doc).
+const MAX_TRACE_OWNERS: usize = 4096;
+/// The span meta naming the Lambda request a tracer's span belongs to.
+const REQUEST_ID_META: &str = "request_id";
 
 /// Where listeners hand what they received.
 pub trait Inbox: Send + Sync {
@@ -83,6 +101,11 @@ struct State {
     current_done: bool,
     /// The first INVOKE's request id: its spans (and init's) are the cold start.
     first: Option<String>,
+    /// When the first invocation's runtime was done (ns since the epoch), see the module doc.
+    first_done_ns: Option<i64>,
+    /// Trace id → request id, learnt from `request_id` metas; oldest forgotten first.
+    trace_owners: HashMap<u64, String>,
+    trace_order: VecDeque<u64>,
     hello: Option<Hello>,
     ended: HashSet<String>,
     starts: HashMap<String, InvocationStart>,
@@ -140,6 +163,7 @@ impl Buffer {
         if s.current.as_deref() == Some(request_id) {
             s.current_done = true;
         }
+        s.note_done(request_id);
     }
 
     /// Whether a wrapper announced it sends an end signal for every request.
@@ -201,23 +225,35 @@ impl Buffer {
         taken
     }
 
-    /// Function tags and `cold_start` on every span of `payload`.
-    fn tag(&self, payload: &mut TracePayload) {
-        let Some(tags) = self.tags.get() else {
-            return;
-        };
-        let cold = {
-            let s = self.state();
-            let invocation = payload.request_id.as_ref().or(s.current.as_ref());
-            match (invocation, &s.first) {
-                (Some(inv), Some(first)) => inv == first,
-                // Before the first INVOKE: init, which is the cold start.
-                _ => true,
+    /// Function tags and `cold_start` on every span of `payload`, per the module doc's rules.
+    /// Returns the invocation the payload is held under: the first chunk's (`None`: init, or a
+    /// later invocation not known yet).
+    fn tag(&self, payload: &mut TracePayload) -> Option<String> {
+        let (owner, colds) = {
+            let mut s = self.state();
+            let mut owner = None;
+            let mut colds = Vec::with_capacity(payload.traces.len());
+            for (i, chunk) in payload.traces.iter().enumerate() {
+                let (chunk_owner, cold) = s.attribute(payload.request_id.as_deref(), chunk);
+                if i == 0 {
+                    owner = chunk_owner;
+                }
+                colds.push(cold);
             }
+            if payload.traces.is_empty() {
+                owner = payload.request_id.clone().or_else(|| s.current.clone());
+            }
+            (owner, colds)
         };
-        for span in payload.traces.iter_mut().flatten() {
-            tags.apply(span, cold);
+        // Outside the lock: listeners keep pushing while a big payload is tagged.
+        if let Some(tags) = self.tags.get() {
+            for (chunk, cold) in payload.traces.iter_mut().zip(colds) {
+                for span in chunk {
+                    tags.apply(span, cold);
+                }
+            }
         }
+        owner
     }
 
     fn signal(&self, signal: WrapperSignal) {
@@ -229,6 +265,7 @@ impl Buffer {
                     s.starts.insert(start.request_id.clone(), start);
                 }
                 WrapperSignal::End { request_id } => {
+                    s.note_done(&request_id);
                     s.ended.insert(request_id);
                 }
             }
@@ -238,7 +275,7 @@ impl Buffer {
 
     fn admit(
         &self,
-        request_id: Option<String>,
+        invocation: Option<String>,
         item: HeldItem,
         bytes: usize,
         spans: u64,
@@ -251,7 +288,6 @@ impl Buffer {
             Counters::add(&self.counters.overflow_bytes, bytes as u64);
             return Admission::Dropped;
         }
-        let invocation = request_id.or_else(|| s.current.clone());
         s.used += bytes;
         s.items.push_back(Held {
             invocation,
@@ -276,10 +312,9 @@ impl Inbox for Buffer {
                     Admission::Disabled
                 } else {
                     let mut payload = payload;
-                    self.tag(&mut payload);
+                    let owner = self.tag(&mut payload);
                     let bytes = trace_payload_bytes(&payload);
-                    let request_id = payload.request_id.clone();
-                    self.admit(request_id, HeldItem::Traces(payload), bytes, spans)
+                    self.admit(owner, HeldItem::Traces(payload), bytes, spans)
                 };
                 // The end signal counts even when the spans themselves were dropped: nothing
                 // more is coming, so nobody should wait for it.
@@ -297,8 +332,11 @@ impl Inbox for Buffer {
                         .map(|(k, v)| k.len() + v.len() + 48)
                         .sum::<usize>()
                     + size_of::<ForwardPayload>();
-                let request_id = payload.request_id.clone();
-                self.admit(request_id, HeldItem::Forward(payload), bytes, 0)
+                let invocation = payload
+                    .request_id
+                    .clone()
+                    .or_else(|| self.state().current.clone());
+                self.admit(invocation, HeldItem::Forward(payload), bytes, 0)
             }
             Event::Wrapper(signal) => {
                 self.signal(signal);
@@ -306,6 +344,71 @@ impl Inbox for Buffer {
             }
         }
     }
+}
+
+impl State {
+    /// The invocation `chunk` belongs to (if known) and whether that is the cold start.
+    fn attribute(
+        &mut self,
+        wrapper_request: Option<&str>,
+        chunk: &[Span],
+    ) -> (Option<String>, bool) {
+        // 0 is no trace id (a tracer bug, or a test's bare span): never shared.
+        let trace_id = chunk.first().map(|s| s.trace_id).filter(|id| *id != 0);
+        let from_meta = chunk
+            .iter()
+            .find_map(|s| s.meta.get(REQUEST_ID_META).filter(|v| !v.is_empty()));
+        let known = wrapper_request
+            .map(str::to_owned)
+            .or_else(|| from_meta.cloned());
+        if let (Some(id), Some(rid)) = (trace_id, &known) {
+            self.remember_trace(id, rid);
+        }
+        let owner = known.or_else(|| trace_id.and_then(|id| self.trace_owners.get(&id).cloned()));
+        if let Some(owner) = owner {
+            // Before the first INVOKE is processed, a known request can only be the first.
+            let cold = self.first.as_ref().is_none_or(|f| *f == owner);
+            return (Some(owner), cold);
+        }
+        let Some(first) = &self.first else {
+            // Before the first INVOKE: init, which is the cold start.
+            return (None, true);
+        };
+        let current_is_first = self.current.as_ref() == Some(first);
+        let started = chunk.iter().map(|s| s.start).min().unwrap_or(i64::MAX);
+        let after_first = self.first_done_ns.is_some_and(|done| started > done);
+        if current_is_first && after_first {
+            // A later invocation whose INVOKE is not processed yet (module doc, rule 4).
+            return (None, false);
+        }
+        (self.current.clone(), current_is_first)
+    }
+
+    fn remember_trace(&mut self, trace_id: u64, request_id: &str) {
+        if self.trace_owners.contains_key(&trace_id) {
+            return;
+        }
+        if self.trace_order.len() >= MAX_TRACE_OWNERS
+            && let Some(old) = self.trace_order.pop_front()
+        {
+            self.trace_owners.remove(&old);
+        }
+        self.trace_order.push_back(trace_id);
+        self.trace_owners.insert(trace_id, request_id.to_owned());
+    }
+
+    /// Records when the first invocation's runtime was done (the first signal counts).
+    fn note_done(&mut self, request_id: &str) {
+        if self.first_done_ns.is_none() && self.first.as_deref() == Some(request_id) {
+            self.first_done_ns = Some(now_ns());
+        }
+    }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// In-memory size of a decoded payload, never less than its body.
@@ -443,6 +546,67 @@ mod tests {
             })
             .collect();
         assert_eq!(colds, ["true", "true", "true", "false"]);
+    }
+
+    fn chunk(trace_id: u64, start: i64, request_id: Option<&str>) -> Vec<Span> {
+        let mut span = Span {
+            name: "op".into(),
+            trace_id,
+            span_id: trace_id + 1,
+            start,
+            ..Span::default()
+        };
+        if let Some(r) = request_id {
+            span.meta.insert(REQUEST_ID_META.into(), r.into());
+        }
+        vec![span]
+    }
+
+    fn push_chunk(b: &Buffer, chunk: Vec<Span>) -> (Option<String>, String) {
+        b.push(Event::Traces(TracePayload {
+            traces: vec![chunk],
+            ..TracePayload::default()
+        }));
+        let mut taken = b.take(Scope::All);
+        assert_eq!(taken.len(), 1);
+        let held = taken.remove(0);
+        match held.item {
+            HeldItem::Traces(p) => (held.invocation, p.traces[0][0].meta["cold_start"].clone()),
+            HeldItem::Forward(_) => unreachable!(),
+        }
+    }
+
+    /// The race a real tracer shows: invocation 2's spans reach the buffer before the
+    /// extension has processed INVOKE 2, while invocation 1 is still the open one.
+    #[test]
+    fn spans_arriving_before_their_invoke_is_processed_are_not_the_cold_start() {
+        let (b, _) = buffer(1 << 20);
+        b.set_function_tags(FunctionTags::default());
+        b.open_invocation("r1");
+        let r1 = |t| push_chunk(&b, chunk(t, now_ns(), Some("r1")));
+        assert_eq!(r1(10), (Some("r1".into()), "true".into()));
+        b.runtime_done("r1");
+        // Invocation 2 runs; INVOKE 2 is not processed yet. Its root carries its request id.
+        let r2 = push_chunk(&b, chunk(20, now_ns(), Some("r2")));
+        assert_eq!(r2, (Some("r2".into()), "false".into()));
+        // A chunk of the same trace without the meta (a partial flush) follows its trace.
+        assert_eq!(
+            push_chunk(&b, chunk(20, 0, None)),
+            (Some("r2".into()), "false".into())
+        );
+        // A chunk with nothing to go by, started after invocation 1 was done.
+        let late = push_chunk(&b, chunk(30, now_ns() + 1, None));
+        assert_eq!(late, (None, "false".into()));
+        // Invocation 1's own late chunks stay the cold start.
+        assert_eq!(
+            push_chunk(&b, chunk(10, 0, None)),
+            (Some("r1".into()), "true".into())
+        );
+        assert_eq!(
+            push_chunk(&b, chunk(40, 1, None)),
+            (Some("r1".into()), "true".into()),
+            "started before invocation 1 was done"
+        );
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub struct Config {
     /// `DD_TRACE_ENABLED` (default true). When false, spans are accepted (tracers must not
     /// see errors) but neither buffered nor sent; they are counted as disabled.
     pub trace_enabled: bool,
+    /// `DD_ENHANCED_METRICS` (default true): the `aws.lambda.enhanced.*` metrics.
+    pub enhanced_metrics: bool,
+    /// `DD_LAMBDA_PROC_ENHANCED_METRICS` (default true): the `/proc` sampled ones among them.
+    pub proc_enhanced_metrics: bool,
     /// `DDLAMBDA_BUFFER_MAX_BYTES`: the buffer's bound.
     pub buffer_max_bytes: usize,
     /// `DDLAMBDA_WRAPPER_GRACE_MS` (default 200): how long, after `runtimeDone`, to wait for a
@@ -102,6 +106,8 @@ impl fmt::Debug for Config {
             .field("flush_strategy", &self.flush_strategy)
             .field("flush_timeout", &self.flush_timeout)
             .field("trace_enabled", &self.trace_enabled)
+            .field("enhanced_metrics", &self.enhanced_metrics)
+            .field("proc_enhanced_metrics", &self.proc_enhanced_metrics)
             .field("buffer_max_bytes", &self.buffer_max_bytes)
             .field("wrapper_grace", &self.wrapper_grace)
             .field("telemetry_probe", &self.telemetry_probe)
@@ -187,19 +193,22 @@ impl Config {
         let dogstatsd_port = num("DD_DOGSTATSD_PORT", 8125, 1, 65535) as u16;
         let telemetry_port = num("DDLAMBDA_TELEMETRY_PORT", 8999, 1, 65535) as u16;
 
-        let trace_enabled = match get("DD_TRACE_ENABLED").map(|v| v.to_ascii_lowercase()) {
-            None => true,
-            Some(v) => match v.as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                _ => {
-                    warnings.push(format!(
-                        "DD_TRACE_ENABLED={v:?} is not a boolean; using true"
-                    ));
-                    true
-                }
-            },
+        let mut flag = |key: &str, default: bool| -> bool {
+            match get(key).map(|v| v.to_ascii_lowercase()) {
+                None => default,
+                Some(v) => match v.as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" => false,
+                    _ => {
+                        warnings.push(format!("{key}={v:?} is not a boolean; using {default}"));
+                        default
+                    }
+                },
+            }
         };
+        let trace_enabled = flag("DD_TRACE_ENABLED", true);
+        let enhanced_metrics = flag("DD_ENHANCED_METRICS", true);
+        let proc_enhanced_metrics = flag("DD_LAMBDA_PROC_ENHANCED_METRICS", true);
 
         let mut url = |key: &str| -> Option<String> {
             let v = get(key)?;
@@ -261,6 +270,8 @@ impl Config {
             flush_strategy,
             flush_timeout,
             trace_enabled,
+            enhanced_metrics,
+            proc_enhanced_metrics,
             buffer_max_bytes,
             wrapper_grace,
             telemetry_probe,
@@ -352,6 +363,23 @@ mod tests {
         assert_eq!(c.buffer_max_bytes, DEFAULT_BUFFER_MAX_BYTES);
         assert_eq!(c.trace_intake_base(), "https://trace.agent.datadoghq.com");
         assert!(c.trace_enabled);
+        assert!(c.enhanced_metrics && c.proc_enhanced_metrics);
+    }
+
+    #[test]
+    fn enhanced_metric_switches() {
+        let (c, w) = config(&[
+            ("DD_ENHANCED_METRICS", "FALSE"),
+            ("DD_LAMBDA_PROC_ENHANCED_METRICS", "0"),
+        ]);
+        assert!(w.is_empty(), "{w:?}");
+        assert!(!c.enhanced_metrics && !c.proc_enhanced_metrics);
+        let (c, w) = config(&[("DD_LAMBDA_PROC_ENHANCED_METRICS", "nope")]);
+        assert_eq!(
+            w,
+            ["DD_LAMBDA_PROC_ENHANCED_METRICS=\"nope\" is not a boolean; using true"]
+        );
+        assert!(c.enhanced_metrics && c.proc_enhanced_metrics);
     }
 
     #[test]

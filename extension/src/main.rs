@@ -102,13 +102,14 @@ async fn run(config: Config, started: Instant) -> i32 {
     };
     let id = registration.extension_id.clone();
 
-    let (listeners, sink) = match listeners.and_then(|l| Ok((l, make_sink(&config)?))) {
-        Ok(ok) => ok,
-        Err(e) => {
-            tracing::error!("start-up failed, running idle so the function is unaffected: {e}");
-            return exit_code(lifecycle::idle(&api, &id).await);
-        }
-    };
+    let (listeners, (sink, api_key_resolver)) =
+        match listeners.and_then(|l| Ok((l, make_sink(&config)?))) {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::error!("start-up failed, running idle so the function is unaffected: {e}");
+                return exit_code(lifecycle::idle(&api, &id).await);
+            }
+        };
 
     let tags = FunctionTags::new(&config, registration.account_id.as_deref());
     buffer.set_function_tags(tags.clone());
@@ -119,7 +120,7 @@ async fn run(config: Config, started: Instant) -> i32 {
     let dsm = Arc::new(StreamsAggregator::new(streams::BUCKET));
     let metrics = Arc::new(MetricsAggregator::new(aggregate::metrics::MAX_CONTEXTS));
     let enhanced = Arc::new(InvocationTelemetry::new(
-        EnhancedConfig::from_config(&config, &tags, |k| std::env::var(k).ok()),
+        EnhancedConfig::from_config(&config, &tags),
         metrics.clone(),
         buffer.clone(),
     ));
@@ -150,6 +151,7 @@ async fn run(config: Config, started: Instant) -> i32 {
         flusher: flusher.clone(),
         records,
         observers: vec![enhanced],
+        api_key_resolver,
     };
     tracing::info!(
         "datadog-agent ready in {:.1} ms (flush strategy {}, {} sink)",
@@ -200,7 +202,8 @@ async fn bind_listeners(config: &Config) -> Result<Listeners, String> {
     Ok(Listeners { telemetry, intake })
 }
 
-fn make_sink(config: &Config) -> Result<AnySink, String> {
+/// The sink, and the Secrets Manager reader of its API key when it has one.
+fn make_sink(config: &Config) -> Result<(AnySink, Option<Arc<ApiKeyResolver>>), String> {
     let datadog = |api_key: String| {
         sinks::datadog::DatadogSink::new(sinks::datadog::DatadogConfig {
             api_key,
@@ -211,15 +214,16 @@ fn make_sink(config: &Config) -> Result<AnySink, String> {
         })
     };
     match (&config.api_key, &config.api_key_secret) {
-        (Some(key), _) => Ok(AnySink::Datadog(datadog(key.clone()))),
+        (Some(key), _) => Ok((AnySink::Datadog(datadog(key.clone())), None)),
         // The key is read from Secrets Manager off the init path: the sink's warm-up (after
         // the first `/next`) starts the read, and sends wait for it.
-        (None, Some(secret)) => Ok(AnySink::Datadog(
-            datadog(String::new())
-                .with_api_key_resolver(ApiKeyResolver::new(secret.clone(), Backoff::default())),
-        )),
+        (None, Some(secret)) => {
+            let resolver = ApiKeyResolver::new(secret.clone(), Backoff::default());
+            let sink = datadog(String::new()).with_api_key_resolver(resolver.clone());
+            Ok((AnySink::Datadog(sink), Some(resolver)))
+        }
         (None, None) => sinks::local::LocalSink::new(config.local_output.as_deref())
-            .map(AnySink::Local)
+            .map(|s| (AnySink::Local(s), None))
             .map_err(|e| {
                 format!(
                     "cannot open DDLAMBDA_LOCAL_OUTPUT={:?}: {e}",

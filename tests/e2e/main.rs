@@ -22,6 +22,7 @@ mod streams_forward;
 mod streams_moto;
 mod streams_vectors;
 mod template_lint;
+mod wrapper_followups;
 mod wrapper_platform;
 mod wrapper_rie;
 mod wrapper_testagent;

@@ -14,8 +14,12 @@
 //!    `T: Serialize`: the handler re-serializes the payload to JSON and starts the invocation
 //!    itself; the spans are handed to the transport as the handler returns (a channel push —
 //!    the transport sends them off the response path).
-//! 3. The same with a `T` that is not `Serialize`: only the client context and X-Ray can
-//!    parent the trace.
+//! 3. The same with a `T` that is not `Serialize`: the event is not visible, the invocation
+//!    still is. `aws.lambda` is a new root unless the Lambda `Context` parents it (X-Ray with
+//!    `DD_MERGE_XRAY_TRACES`, or the client context); [`current_ids`] works; the produce hooks
+//!    inject the context of `aws.lambda` and set produce checkpoints. Only what needs the
+//!    event is missing: extraction from it, inferred spans, trigger tags, consume checkpoints.
+//!    Derive `Serialize`, or better use case 1, to get them.
 //!
 //! The choice between 2 and 3 is made at compile time by autoref specialization on the
 //! concrete payload type, so no bound is imposed on `T`. Errors are described the same way:
@@ -55,13 +59,6 @@ pub fn current() -> Option<Invocation> {
 /// (`dd.trace_id`, `dd.span_id`) and for injecting context into outgoing messages.
 pub fn current_ids() -> Option<TraceIds> {
     CURRENT.try_with(Invocation::ids).ok()
-}
-
-/// Makes sure the running invocation has been resolved (event parsed, context extracted,
-/// data-streams consume checkpoints set). Extraction is deferred off the response path; code
-/// that reads its results during the handler (the data-streams produce hooks) calls this.
-pub fn resolve_current() {
-    let _ = CURRENT.try_with(Invocation::ids);
 }
 
 /// Runs `fut` with `invocation` as the current one.

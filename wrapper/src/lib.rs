@@ -12,15 +12,22 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Error> {
+//!     ddlambda::tracing_bridge::init_default_subscriber(); // logs with dd ids, spans
 //!     ddlambda::run(service_fn(handler)).await
 //! }
 //! ```
 //!
-//! - [`handler`](macro@handler): `aws.lambda`, inferred spans for the trigger, span links for
-//!   the rest of a batch, error tags on `Err` or panic; the signature is unchanged.
-//! - [`run`] / [`DatadogLayer`]: the raw event bytes for extraction, spans sent after the
-//!   response ([`transport`]).
-//! - [`tracing_bridge::DatadogLayer`]: `tracing` spans become child spans of `aws.lambda`.
+//! Supported setups, best first:
+//! 1. **[`handler`](macro@handler) + [`run`]** (above): the raw event bytes for extraction
+//!    (no re-serialization, any payload type), spans sent after the response ([`transport`]).
+//! 2. **[`handler`](macro@handler) + your own `lambda_runtime::Runtime`** with
+//!    [`DatadogLayer`] as its outermost layer: the same, beside layers of your own.
+//! 3. **[`handler`](macro@handler) alone** (`lambda_runtime::run`, or a direct call in a
+//!    test): the payload is re-serialized for extraction when it is `Serialize`; otherwise
+//!    only the Lambda context (X-Ray, client context) parents the trace ([details](mod@handler)).
+//!
+//! The macro gives `aws.lambda`, inferred spans, span links and error tags (on `Err` or
+//! panic); [`tracing_bridge`] turns `tracing` spans into its children.
 
 pub use ddlambda_macros::handler;
 pub use ddlambda_wire as wire;

@@ -1,12 +1,12 @@
 //! Data-streams checkpoints in the wrapper: a `direction:in` checkpoint for **every** record
 //! of an incoming batch, parented on that record's own pathway, and `direction:out` checkpoints
-//! for what the function produces (the SDK hooks in [`crate::aws`] call [`produce`]).
+//! for what the function produces (the SDK hooks in `crate::aws`, feature `aws-sdk`, call
+//! [`produce`]).
 //!
-//! The hook for the handler: [`begin_invocation`] with the raw event when the invocation
-//! starts (it sets the consume checkpoints), [`finish_invocation`] after the response, whose
-//! [`Checkpoints`] the transport sends, encoded, to `POST /ddlambda/v1/checkpoints`
-//! (`wire::checkpoint`; the extension aggregates them). Checkpoints are raw points: a hash and a
-//! push each; all sketching happens in the extension.
+//! When an invocation starts, its consume checkpoints are set from the raw event; after the
+//! response, its [`Checkpoints`] go to the transport, which sends them, encoded, to
+//! `POST /ddlambda/v1/checkpoints` (`wire::checkpoint`; the extension aggregates them).
+//! Checkpoints are raw points: a hash and a push each; all sketching happens in the extension.
 //!
 //! Like the tracers, nothing happens unless `DD_DATA_STREAMS_ENABLED` is true. Tags and types
 //! follow datadog-lambda: `type:sqs` with the queue ARN as topic (also for SNS→SQS and
@@ -22,10 +22,12 @@
 //! processed) over a future; [`Parent::Root`] starts a new pathway. Several produces after one
 //! consume all share the consume as parent, as the Python and JS tracers do.
 //!
-//! One invocation runs at a time per sandbox, so the invocation's state is process-wide; [`scope`]
-//! keeps it in the task instead, for concurrent invocations in one process. A
-//! produce outside an invocation (at init) or with DSM off sets no checkpoint; the SDK hooks
-//! still inject the trace context the handler gave [`begin_invocation`].
+//! The wrapper's invocation ([`crate::spans::Invocation`]) carries its own state, whatever its
+//! payload type: a handler whose event the wrapper cannot see still produces with checkpoints
+//! and trace context (it only has no consume checkpoints). Code that drives the hooks by hand
+//! uses the process-wide [`begin_invocation`] / [`finish_invocation`], or [`scope`], which keeps
+//! the state in the task. A produce outside an invocation (at init) or with DSM off sets no
+//! checkpoint; the SDK hooks still inject the invocation's trace context.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -357,7 +359,10 @@ pub enum Parent {
     Root,
 }
 
-struct Invocation {
+/// One invocation's data-streams state. The wrapper's invocation ([`crate::spans::Invocation`])
+/// owns its own, so an invocation whose spans are still on their way cannot lose its
+/// checkpoints to the next one.
+pub(crate) struct Invocation {
     /// `None` when DSM is off.
     recorder: Option<Recorder>,
     consumed: Vec<Pathway>,
@@ -377,13 +382,15 @@ fn lock() -> std::sync::MutexGuard<'static, Option<Invocation>> {
 }
 
 /// Runs `f` on the current invocation: the task's own ([`scope`]) if there is one, else the
-/// process-wide one ([`begin_invocation`]).
+/// wrapper's running invocation (the task's, else the latest unfinished one, for tasks the
+/// handler spawned), else the process-wide one ([`begin_invocation`]).
 fn with_current<R>(f: impl FnOnce(&mut Invocation) -> R) -> Option<R> {
-    // The wrapper resolves an invocation (extraction, then `begin_invocation`) lazily: make
-    // sure that has happened before reading what it sets.
-    crate::handler::resolve_current();
     if SCOPED.try_with(|_| ()).is_ok() {
         return SCOPED.try_with(|cell| f(&mut cell.borrow_mut())).ok();
+    }
+    if let Some(invocation) = crate::handler::current().or_else(crate::spans::Invocation::latest) {
+        // Resolves it first if needed (extraction is deferred off the response path).
+        return invocation.with_streams(f);
     }
     lock().as_mut().map(f)
 }
@@ -395,7 +402,13 @@ pub fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-fn new_invocation(config: &StreamsConfig, event: &Value, trace: Option<SpanContext>) -> Invocation {
+/// The state of an invocation that starts with `event`: its consume checkpoints (when DSM is
+/// on), and `trace`, the context of the span produces continue (`aws.lambda`).
+pub(crate) fn new_invocation(
+    config: &StreamsConfig,
+    event: &Value,
+    trace: Option<SpanContext>,
+) -> Invocation {
     let mut recorder = config.enabled.then(|| Recorder::new(config.clone()));
     let consumed = recorder
         .as_mut()
@@ -424,11 +437,14 @@ pub fn begin_invocation(
 
 /// Ends the invocation: what it recorded, for the transport (empty when DSM is off).
 pub fn finish_invocation() -> Checkpoints {
-    lock()
-        .take()
-        .and_then(|inv| inv.recorder)
-        .map(|mut r| r.take())
-        .unwrap_or_default()
+    lock().take().map(Invocation::finish).unwrap_or_default()
+}
+
+impl Invocation {
+    /// What the invocation recorded (empty when DSM is off).
+    pub(crate) fn finish(self) -> Checkpoints {
+        self.recorder.map(|mut r| r.take()).unwrap_or_default()
+    }
 }
 
 /// [`begin_invocation`], `fut`, [`finish_invocation`] for an invocation that lives in one task:

@@ -1,10 +1,17 @@
 //! Rust `tracing` spans opened inside a handler become Datadog spans, children of
 //! `aws.lambda` (or of the enclosing `tracing` span).
 //!
-//! Add [`DatadogLayer`](crate::tracing_bridge::DatadogLayer) to a `tracing_subscriber`
+//! Add [`DatadogLayer`] to a `tracing_subscriber`
 //! registry. The handler runs inside a `tracing` span named `aws.lambda` whose fields
-//! `dd.trace_id` and `dd.span_id` are the ids of the Datadog span, so a JSON log formatter that
-//! prints the span list correlates every log line with its trace.
+//! `dd.trace_id` and `dd.span_id` are the ids of the Datadog span, so any formatter that prints
+//! span fields correlates every log line with its trace.
+//!
+//! A line logged inside one of the function's own spans belongs to that span, as with
+//! ddtrace's log injection (the active span's id): [`DatadogFormat`] wraps a `fmt` event format
+//! and writes the ids of the innermost Datadog span first — `[dd.trace_id=… dd.span_id=…]` on
+//! a text line, a `"dd":{"trace_id":…,"span_id":…}` member on a JSON object.
+//! [`init_default_subscriber`] uses it, with [`DatadogFields`] so the handler span's own
+//! `dd.*` fields do not repeat them.
 //!
 //! A span becomes a Datadog span when it opens under an invocation (inside the handler's
 //! `aws.lambda` span, or in a task where an invocation is current); its fields become `meta`
@@ -12,12 +19,15 @@
 //! It is reported when it closes, if the invocation has not been sent yet. Spans of
 //! `lambda_runtime` itself are left out: they wrap the invocation rather than run in it.
 
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 
 use ddlambda_wire::Span as DdSpan;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::field::{MakeVisitor as _, RecordFields, VisitOutput as _};
+use tracing_subscriber::fmt::format::{DefaultFields, FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormattedFields};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -168,11 +178,172 @@ where
     }
 }
 
+/// A `fmt` event format that starts each line logged under an invocation with the ids of the
+/// innermost Datadog span it was logged in (a span of the function's own, else `aws.lambda`).
+/// Lines outside an invocation are left as they are.
+#[derive(Debug, Clone)]
+pub struct DatadogFormat<F> {
+    inner: F,
+}
+
+impl<F> DatadogFormat<F> {
+    /// Wraps `inner` (e.g. `tracing_subscriber::fmt::format()` or its `.json()`).
+    pub fn new(inner: F) -> Self {
+        Self { inner }
+    }
+}
+
+impl<S, N, F> FormatEvent<S, N> for DatadogFormat<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let Some((trace_id, span_id)) = event_ids(ctx) else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        if writer.has_ansi_escapes() {
+            // Buffering would drop the colours: a colour terminal gets the text prefix.
+            write!(writer, "[dd.trace_id={trace_id} dd.span_id={span_id}] ")?;
+            return self.inner.format_event(ctx, writer, event);
+        }
+        let mut line = String::with_capacity(256);
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        match line.strip_prefix('{') {
+            // Ids as strings: 64-bit values do not survive JSON numbers in every reader.
+            Some(rest) => write!(
+                writer,
+                "{{\"dd\":{{\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\"}}{}{rest}",
+                if rest.trim_start().starts_with('}') {
+                    ""
+                } else {
+                    ","
+                }
+            ),
+            None => write!(
+                writer,
+                "[dd.trace_id={trace_id} dd.span_id={span_id}] {line}"
+            ),
+        }
+    }
+}
+
+/// `fmt` fields formatted as `DefaultFields` does, without the `dd.trace_id` / `dd.span_id` of
+/// the handler's span: with [`DatadogFormat`] they would repeat, and for a line logged in a
+/// span of the function's own, contradict, the ids the line starts with.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DatadogFields {
+    _private: (),
+}
+
+impl DatadogFields {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<'w> FormatFields<'w> for DatadogFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut visitor = WithoutIds(DefaultFields::new().make_visitor(writer));
+        fields.record(&mut visitor);
+        visitor.0.finish()
+    }
+
+    fn add_fields(
+        &self,
+        current: &'w mut FormattedFields<Self>,
+        fields: &Record<'_>,
+    ) -> fmt::Result {
+        // Only a separator when something is added (recording `dd.trace_id` adds nothing).
+        let mut added = String::new();
+        self.format_fields(Writer::new(&mut added), fields)?;
+        if !added.is_empty() {
+            if !current.fields.is_empty() {
+                current.fields.push(' ');
+            }
+            current.fields.push_str(&added);
+        }
+        Ok(())
+    }
+}
+
+/// Forwards every field but the ids of the handler's span.
+struct WithoutIds<V>(V);
+
+impl<V: Visit> WithoutIds<V> {
+    fn keep(field: &Field) -> bool {
+        !matches!(field.name(), "dd.trace_id" | "dd.span_id")
+    }
+}
+
+impl<V: Visit> Visit for WithoutIds<V> {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        if Self::keep(field) {
+            self.0.record_debug(field, value);
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if Self::keep(field) {
+            self.0.record_str(field, value);
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if Self::keep(field) {
+            self.0.record_bool(field, value);
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if Self::keep(field) {
+            self.0.record_i64(field, value);
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if Self::keep(field) {
+            self.0.record_u64(field, value);
+        }
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if Self::keep(field) {
+            self.0.record_f64(field, value);
+        }
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if Self::keep(field) {
+            self.0.record_error(field, value);
+        }
+    }
+}
+
+/// The trace id and the id of the innermost Datadog span the event was logged in.
+fn event_ids<S, N>(ctx: &FmtContext<'_, S, N>) -> Option<(u64, u64)>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    ctx.event_scope()?
+        .find_map(|span| {
+            let ext = span.extensions();
+            let open = ext.get::<Open>()?;
+            Some((open.invocation.clone(), open.span_id))
+        })
+        // Outside the extensions lock: resolving may record on the handler's span.
+        .map(|(invocation, span_id)| (invocation.ids().trace_id, span_id))
+}
+
 /// Installs a global subscriber: log lines formatted as `lambda_runtime`'s default subscriber
-/// does (level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `INFO`), plus the
-/// [`DatadogLayer`], which sees every span whatever the log level.
+/// does (level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `INFO`) behind the ids of
+/// their Datadog span ([`DatadogFormat`]), plus the [`DatadogLayer`], which sees every span
+/// whatever the log level.
 pub fn init_default_subscriber() {
     use tracing_subscriber::Layer as _;
+    use tracing_subscriber::fmt::format;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -182,8 +353,10 @@ pub fn init_default_subscriber() {
     let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt::layer()
-        .with_target(false)
-        .without_time()
+        .fmt_fields(DatadogFields::new())
+        .event_format(DatadogFormat::new(
+            format().with_target(false).without_time(),
+        ))
         .with_filter(filter);
     // The Datadog layer goes first: it sees each event before the formatter does.
     let _ = tracing_subscriber::registry()

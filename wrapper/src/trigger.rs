@@ -53,30 +53,134 @@ pub enum ApiGatewayKind {
     WebSocket,
 }
 
+/// What one pass over an event's top-level keys tells: its source, and which of the keys the
+/// carrier dispatch asks about are there (looking each up in the map again costs more than
+/// the pass).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shape {
+    /// The event source.
+    pub(crate) source: EventSource,
+    /// A `request` key (AppSync).
+    pub(crate) has_request: bool,
+    /// A `headers` or `multiValueHeaders` key (HTTP).
+    pub(crate) has_headers: bool,
+}
+
+impl Shape {
+    /// The shape of `event`.
+    pub(crate) fn of(event: &Value) -> Self {
+        let mut top = TopLevel::default();
+        if let Some(obj) = event.as_object() {
+            for (key, value) in obj {
+                match TopLevelKey::of(key) {
+                    Some(TopLevelKey::RequestContext) => top.request_context = value.as_object(),
+                    Some(TopLevelKey::Awslogs) => top.awslogs = Some(value),
+                    Some(TopLevelKey::DetailType) => top.detail_type = Some(value),
+                    Some(TopLevelKey::Detail) => top.detail = Some(value),
+                    Some(TopLevelKey::Source) => top.source_field = Some(value),
+                    Some(TopLevelKey::HttpMethod) => top.http_method = true,
+                    Some(TopLevelKey::RouteKey) => top.route_key = true,
+                    Some(TopLevelKey::Records) => top.records = Some(value),
+                    Some(TopLevelKey::StepFunctions) => top.maybe_step_functions = true,
+                    Some(TopLevelKey::Request) => top.has_request = true,
+                    Some(TopLevelKey::Headers) => top.has_headers = true,
+                    None => {}
+                }
+            }
+        }
+        let source = if event.is_object() {
+            EventSource::from_fields(event, &top)
+        } else {
+            EventSource::Unknown
+        };
+        Self {
+            source,
+            has_request: top.has_request,
+            has_headers: top.has_headers,
+        }
+    }
+}
+
+/// The top-level fields detection reads.
+#[derive(Default, Clone, Copy)]
+struct TopLevel<'a> {
+    request_context: Option<&'a serde_json::Map<String, Value>>,
+    awslogs: Option<&'a Value>,
+    detail_type: Option<&'a Value>,
+    detail: Option<&'a Value>,
+    source_field: Option<&'a Value>,
+    http_method: bool,
+    route_key: bool,
+    records: Option<&'a Value>,
+    maybe_step_functions: bool,
+    has_request: bool,
+    has_headers: bool,
+}
+
+/// The top-level keys event-source detection and the carrier dispatch read.
+#[derive(Clone, Copy)]
+enum TopLevelKey {
+    RequestContext,
+    Awslogs,
+    DetailType,
+    Detail,
+    Source,
+    HttpMethod,
+    RouteKey,
+    Records,
+    /// `Payload`, `Execution` or `_datadog`.
+    StepFunctions,
+    Request,
+    /// `headers` or `multiValueHeaders`.
+    Headers,
+}
+
+impl TopLevelKey {
+    /// Every key of the event goes through this: length and first byte rule out almost all
+    /// of them before any string comparison.
+    fn of(key: &str) -> Option<Self> {
+        let first = key.as_bytes().first().copied().unwrap_or(0);
+        let (candidate, name) = match (key.len(), first) {
+            (14, b'r') => (Self::RequestContext, "requestContext"),
+            (7, b'a') => (Self::Awslogs, "awslogs"),
+            (11, b'd') => (Self::DetailType, "detail-type"),
+            (6, b'd') => (Self::Detail, "detail"),
+            (6, b's') => (Self::Source, "source"),
+            (10, b'h') => (Self::HttpMethod, "httpMethod"),
+            (8, b'r') => (Self::RouteKey, "routeKey"),
+            (7, b'R') => (Self::Records, "Records"),
+            (7, b'P') => (Self::StepFunctions, "Payload"),
+            (9, b'E') => (Self::StepFunctions, "Execution"),
+            (8, b'_') => (Self::StepFunctions, "_datadog"),
+            (7, b'r') => (Self::Request, "request"),
+            (7, b'h') => (Self::Headers, "headers"),
+            (17, b'm') => (Self::Headers, "multiValueHeaders"),
+            _ => return None,
+        };
+        (key == name).then_some(candidate)
+    }
+}
+
 impl EventSource {
     /// Detects the event source from the event's shape (one pass over its top-level keys).
     pub fn detect(event: &Value) -> Self {
-        let Some(obj) = event.as_object() else {
-            return Self::Unknown;
-        };
-        let mut request_context = None;
-        let (mut awslogs, mut detail_type, mut detail, mut source_field) = (None, None, None, None);
-        let (mut http_method, mut route_key, mut maybe_step_functions) = (false, false, false);
-        let mut records = None;
-        for (key, value) in obj {
-            match key.as_str() {
-                "requestContext" => request_context = value.as_object(),
-                "awslogs" => awslogs = Some(value),
-                "detail-type" => detail_type = Some(value),
-                "detail" => detail = Some(value),
-                "source" => source_field = Some(value),
-                "httpMethod" => http_method = true,
-                "routeKey" => route_key = true,
-                "Records" => records = Some(value),
-                "Payload" | "Execution" | "_datadog" => maybe_step_functions = true,
-                _ => {}
-            }
-        }
+        Shape::of(event).source
+    }
+
+    /// datadog-lambda's rules over the top-level fields `Shape::of` collected.
+    fn from_fields(event: &Value, top: &TopLevel<'_>) -> Self {
+        let TopLevel {
+            request_context,
+            awslogs,
+            detail_type,
+            detail,
+            source_field,
+            http_method,
+            route_key,
+            records,
+            maybe_step_functions,
+            ..
+        } = *top;
         let mut source = Self::Unknown;
         if let Some(rc) = request_context
             && truthy(rc.get("stage"))

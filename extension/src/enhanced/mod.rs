@@ -3,8 +3,9 @@
 //! a runtime cannot report itself (datadog-agent-protocol.md §14).
 //!
 //! [`InvocationTelemetry`] is fed by the lifecycle: INVOKE ([`InvocationTelemetry::invoke`])
-//! and every Telemetry record ([`TelemetryObserver`]); `function` records, when subscribed,
-//! are scanned for out-of-memory reports ([`InvocationTelemetry::on_function_log`]). Metrics go to the metrics aggregator; spans
+//! and every Telemetry record ([`TelemetryObserver`]); `function` records (the function's log
+//! lines, reduced by `lifecycle::telemetry::parse_batch` to those reporting an out-of-memory
+//! failure) feed [`InvocationTelemetry::on_function_log`]. Metrics go to the metrics aggregator; spans
 //! go into the buffer under the invocation's request id, so they are enriched and flushed with
 //! it.
 //!
@@ -67,23 +68,14 @@ pub struct EnhancedConfig {
 }
 
 impl EnhancedConfig {
-    /// From the extension's configuration, its function tags, and the two switches read
-    /// through `get` (the environment): `DD_ENHANCED_METRICS`,
-    /// `DD_LAMBDA_PROC_ENHANCED_METRICS`, both on unless `false` or `0`.
+    /// From the extension's configuration and its function tags.
     pub fn from_config(
         config: &crate::config::Config,
         tags: &crate::flush::enrich::FunctionTags,
-        get: impl Fn(&str) -> Option<String>,
     ) -> Self {
-        let switch = |name: &str| {
-            get(name).is_none_or(|v| {
-                let v = v.trim();
-                !(v.eq_ignore_ascii_case("false") || v == "0")
-            })
-        };
         Self {
-            metrics: switch("DD_ENHANCED_METRICS"),
-            process_metrics: switch("DD_LAMBDA_PROC_ENHANCED_METRICS"),
+            metrics: config.enhanced_metrics,
+            process_metrics: config.proc_enhanced_metrics,
             function_name: config.function.name.clone().unwrap_or_default(),
             architecture: config.function.architecture.clone(),
             tags: tags

@@ -35,7 +35,13 @@ const PATTERNS: &[&str] = &[
 
 /// A function log line that reports an out-of-memory failure.
 pub fn is_oom_log(text: &str) -> bool {
-    PATTERNS.iter().any(|p| text.contains(p))
+    matched_pattern(text).is_some()
+}
+
+/// The first pattern `text` contains. No pattern has a character JSON escapes, so this works
+/// on a line's raw JSON text as well as on the decoded line.
+pub fn matched_pattern(text: &str) -> Option<&'static str> {
+    PATTERNS.iter().copied().find(|p| text.contains(p))
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The function tags every span gets before it leaves (bottlecap's `tags/lambda/tags.rs`
 //! subset the issue names), plus `_dd.origin: lambda` and the invocation's `cold_start`.
+//! Which invocation a span belongs to, and so its `cold_start`, is the buffer's decision, made
+//! per trace chunk on arrival (`crate::buffer`'s module doc: request id, trace, timing).
 
 use ddlambda_wire::Span;
 

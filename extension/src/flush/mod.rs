@@ -72,7 +72,7 @@ pub struct Flusher<S: Sink> {
     cap: watch::Sender<Option<Instant>>,
     /// Where the counters go as extension metrics, and what was last reported.
     loss_metrics: Option<Arc<MetricsAggregator>>,
-    reported: Mutex<stats::Snapshot>,
+    reported: Mutex<(stats::Snapshot, stats::DogStatsdSnapshot)>,
 }
 
 impl<S: Sink> Flusher<S> {
@@ -97,7 +97,7 @@ impl<S: Sink> Flusher<S> {
             running: tokio::sync::Mutex::new(()),
             cap: watch::Sender::new(None),
             loss_metrics: None,
-            reported: Mutex::new(stats::Snapshot::default()),
+            reported: Mutex::new(Default::default()),
         }
     }
 
@@ -306,22 +306,29 @@ impl<S: Sink> Flusher<S> {
         items
     }
 
+    /// Sends what the counters gained since the previous flush as `ddlambda.extension.*`
+    /// counts, and logs the DogStatsD listener's losses (the flush's own are logged with it).
     fn report_counters(&self) {
         let Some(metrics) = &self.loss_metrics else {
             return;
         };
-        let now = self.counters.snapshot();
+        let now = (self.counters.snapshot(), metrics.counters.dropped());
         let before = std::mem::replace(&mut *lock(&self.reported), now);
+        if let Some(line) = now.1.log_line(&before.1) {
+            tracing::warn!("{line}");
+        }
         let tags: Vec<String> = self
             .tags
             .pairs()
             .filter(|(k, _)| !k.starts_with('_'))
             .map(|(k, v)| format!("{k}:{v}"))
             .collect();
+        let tags = tags.join(",");
         let ts = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        for line in now.metric_lines(&before, &tags.join(",")) {
+        let lines = now.0.metric_lines(&before.0, &tags);
+        for line in lines.iter().chain(&now.1.metric_lines(&before.1, &tags)) {
             metrics.insert_datagram(line.as_bytes(), ts);
         }
     }
@@ -497,6 +504,38 @@ mod tests {
         let s = f.counters().snapshot();
         assert_eq!(s.lost_at_shutdown_spans, 4);
         assert_eq!(f.carried(), 0);
+    }
+
+    #[tokio::test]
+    async fn dogstatsd_losses_are_reported_as_extension_metrics() {
+        let (_buffer, rec, f) = setup();
+        let metrics = Arc::new(MetricsAggregator::default());
+        let f = f
+            .with_drain(metrics.clone())
+            .with_loss_metrics(metrics.clone());
+        metrics.insert_datagram(b"ok:1|c\nnot a metric\n_e{1,1}:a|b\n_sc|x|0", 1_700_000_000);
+        f.flush(Trigger::EndOfInvocation, Scope::All, soon(), false)
+            .await;
+        // The counts go out with the next flush (this one's drain ran before them).
+        f.flush(Trigger::EndOfInvocation, Scope::All, soon(), false)
+            .await;
+        let got = lock(&rec.got);
+        let names: Vec<&str> = got
+            .iter()
+            .filter_map(|o| match o {
+                Outgoing::Series(b) => Some(b),
+                _ => None,
+            })
+            .flat_map(|b| b.series.iter().map(|s| s.metric.as_str()))
+            .collect();
+        for name in [
+            "ddlambda.extension.dogstatsd_lines_malformed",
+            "ddlambda.extension.dogstatsd_events_dropped",
+            "ddlambda.extension.dogstatsd_service_checks_dropped",
+        ] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+        assert!(!names.contains(&"ddlambda.extension.dogstatsd_samples_dropped_contexts"));
     }
 
     #[tokio::test]

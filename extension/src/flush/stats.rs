@@ -114,18 +114,7 @@ impl Snapshot {
                 before.carry_overflow_spans,
             ),
         ];
-        pairs
-            .into_iter()
-            .filter(|(_, now, then)| now > then)
-            .map(|(name, now, then)| {
-                let mut line = format!("ddlambda.extension.{name}:{}|c", now - then);
-                if !tags.is_empty() {
-                    line.push_str("|#");
-                    line.push_str(tags);
-                }
-                line
-            })
-            .collect()
+        delta_lines(&pairs, tags)
     }
 
     /// Whether anything was lost or refused (what deserves a warning rather than a debug line).
@@ -136,6 +125,80 @@ impl Snapshot {
             + self.carry_overflow_requests
             > 0
     }
+}
+
+/// The DogStatsD listener's counters of what it could not aggregate (from
+/// `aggregate::metrics::MetricsCounters`), as the flusher reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DogStatsdSnapshot {
+    /// Lines that did not parse (skipped; the rest of their datagram is kept).
+    pub malformed_lines: u64,
+    /// Samples for a new context beyond the context cap.
+    pub dropped_contexts: u64,
+    /// Events and service checks: parsed but not forwarded (no intake for them here).
+    pub dropped_events: u64,
+    pub dropped_service_checks: u64,
+}
+
+impl DogStatsdSnapshot {
+    /// DogStatsD lines for what changed since `before`, as [`Snapshot::metric_lines`].
+    pub fn metric_lines(&self, before: &DogStatsdSnapshot, tags: &str) -> Vec<String> {
+        let pairs = [
+            (
+                "dogstatsd_lines_malformed",
+                self.malformed_lines,
+                before.malformed_lines,
+            ),
+            (
+                "dogstatsd_samples_dropped_contexts",
+                self.dropped_contexts,
+                before.dropped_contexts,
+            ),
+            (
+                "dogstatsd_events_dropped",
+                self.dropped_events,
+                before.dropped_events,
+            ),
+            (
+                "dogstatsd_service_checks_dropped",
+                self.dropped_service_checks,
+                before.dropped_service_checks,
+            ),
+        ];
+        delta_lines(&pairs, tags)
+    }
+
+    /// One log line for what changed since `before`; `None` when nothing did.
+    pub fn log_line(&self, before: &DogStatsdSnapshot) -> Option<String> {
+        let d = |now: u64, then: u64| now.saturating_sub(then);
+        let malformed = d(self.malformed_lines, before.malformed_lines);
+        let contexts = d(self.dropped_contexts, before.dropped_contexts);
+        let events = d(self.dropped_events, before.dropped_events);
+        let checks = d(self.dropped_service_checks, before.dropped_service_checks);
+        (malformed + contexts + events + checks > 0).then(|| {
+            format!(
+                "dogstatsd since the last flush: {malformed} malformed lines skipped, \
+                 {contexts} samples dropped over the context cap, {events} events and \
+                 {checks} service checks dropped (not forwarded); totals {self:?}"
+            )
+        })
+    }
+}
+
+/// `ddlambda.extension.<name>:<delta>|c|#<tags>` for every `(name, now, before)` that grew.
+fn delta_lines(pairs: &[(&str, u64, u64)], tags: &str) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(_, now, then)| now > then)
+        .map(|(name, now, then)| {
+            let mut line = format!("ddlambda.extension.{name}:{}|c", now - then);
+            if !tags.is_empty() {
+                line.push_str("|#");
+                line.push_str(tags);
+            }
+            line
+        })
+        .collect()
 }
 
 #[cfg(test)]

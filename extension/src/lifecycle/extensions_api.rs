@@ -237,7 +237,9 @@ impl ExtensionsApi {
         let body = serde_json::json!({
             "schemaVersion": "2022-12-13",
             "destination": { "protocol": "HTTP", "URI": destination },
-            "types": ["platform"],
+            // `function`: the function's log lines, scanned for out-of-memory reports
+            // (`telemetry::parse_batch` keeps only those); `extension` logs are of no use here.
+            "types": ["platform", "function"],
             // The smallest delay Lambda allows: runtimeDone is what ends an invocation.
             "buffering": { "maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25 },
         });

@@ -20,6 +20,7 @@ use crate::buffer::{Buffer, Scope};
 use crate::config::Config;
 use crate::flush::strategy::{Decision, InvocationHistory};
 use crate::flush::{Flusher, Trigger};
+use crate::secrets::ApiKeyResolver;
 use crate::sinks::Sink;
 use extensions_api::{ExtensionsApi, NextEvent};
 use invocation::{GiveUpReason, Invocation, Known, Phase, Verdict};
@@ -47,6 +48,9 @@ pub struct Lifecycle<S: Sink> {
     pub flusher: Arc<Flusher<S>>,
     pub records: mpsc::UnboundedReceiver<Record>,
     pub observers: Vec<Arc<dyn TelemetryObserver>>,
+    /// The API key's reader when it comes from Secrets Manager: SHUTDOWN ends its backoff so a
+    /// recent failure does not skip the last chance to deliver.
+    pub api_key_resolver: Option<Arc<ApiKeyResolver>>,
 }
 
 struct State {
@@ -258,9 +262,7 @@ impl<S: Sink> Lifecycle<S> {
         while let Ok(record) = self.records.try_recv() {
             on_record(&self.buffer, &self.observers, state, record);
         }
-        for o in &self.observers {
-            o.on_shutdown();
-        }
+        before_final_flush(&self.observers, self.api_key_resolver.as_deref());
         let report = self
             .flusher
             .flush(Trigger::Shutdown, Scope::All, deadline, true)
@@ -304,6 +306,21 @@ impl<S: Sink> Lifecycle<S> {
             .checked_sub(self.config.shutdown_margin)
             .map_or(budget_end, |d| d.min(budget_end));
         self.flusher.flush(trigger, scope, deadline, false).await;
+    }
+}
+
+/// What SHUTDOWN does right before its final flush: observers finish (their last metrics
+/// and spans join the flush), and a Secrets Manager read in backoff after a failure is tried
+/// again at once.
+fn before_final_flush(
+    observers: &[Arc<dyn TelemetryObserver>],
+    api_key_resolver: Option<&ApiKeyResolver>,
+) {
+    for o in observers {
+        o.on_shutdown();
+    }
+    if let Some(r) = api_key_resolver {
+        r.retry_now();
     }
 }
 
@@ -367,5 +384,36 @@ pub async fn idle(api: &ExtensionsApi, extension_id: &str) -> Exit {
             Ok(NextEvent::Shutdown { .. }) => return Exit::Shutdown,
             Err(e) => return Exit::ApiError(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Backoff;
+    use crate::secrets::tests::{KEY, fake_aws, ok, resolver};
+    use std::sync::atomic::Ordering;
+
+    #[tokio::test]
+    async fn shutdown_ends_the_api_key_backoff_before_the_final_flush() {
+        let denied = (
+            400,
+            r#"{"__type":"ThrottlingException","Message":"slow down"}"#.to_owned(),
+        );
+        let aws = fake_aws(vec![denied, ok(KEY)]).await;
+        let hour = Duration::from_secs(3600);
+        let r = resolver(
+            &aws.endpoint,
+            Backoff {
+                first: hour,
+                max: hour,
+            },
+        );
+        let wait = Duration::from_secs(30);
+        assert!(r.key(wait).await.is_err());
+        assert!(r.key(wait).await.is_err(), "inside the backoff");
+        before_final_flush(&[], Some(&r));
+        assert_eq!(&*r.key(wait).await.unwrap(), KEY);
+        assert_eq!(aws.calls.load(Ordering::SeqCst), 2);
     }
 }

@@ -5,6 +5,7 @@
 //! same batch, or drop it whole as the `lambda-extension` crate does). It binds `0.0.0.0`
 //! because Lambda posts to the sandbox's own address (`sandbox.localdomain`), not loopback.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
@@ -15,8 +16,11 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+
+use crate::enhanced::oom;
 
 /// Lambda sends at most `maxBytes` (256 KiB) per batch; leave ample room.
 const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
@@ -24,7 +28,7 @@ const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// One platform record, classified.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    /// `type`, e.g. `platform.runtimeDone`.
+    /// `type`, e.g. `platform.runtimeDone`, or `function` (see [`parse_batch`]).
     pub kind: String,
     /// `record.requestId` when there is one.
     pub request_id: Option<String>,
@@ -52,45 +56,94 @@ pub trait TelemetryObserver: Send + Sync {
     fn on_shutdown(&self) {}
 }
 
+/// The first item of a record, read without decoding its body.
+#[derive(serde::Deserialize)]
+struct Item<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    time: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    record: Option<&'a RawValue>,
+}
+
 /// Parses one batch. Never fails: bad items are skipped with a log line.
+///
+/// `platform.*` records are kept whole. `function` records (the function's own log lines)
+/// can be most of a batch and are only of interest when they report an out-of-memory
+/// failure: their raw JSON text is scanned for [`oom`]'s patterns (none of which contains a
+/// character JSON escapes) without being decoded, and only a matching line is kept, reduced to
+/// its request id and the matched pattern; the text itself is dropped with the batch.
 pub fn parse_batch(body: &[u8]) -> Vec<Record> {
-    let items = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Array(items)) => items,
-        Ok(other) => {
-            tracing::warn!(
-                "telemetry batch is not a JSON array (a {}); skipped",
-                kind_of(&other)
-            );
-            return Vec::new();
-        }
+    let items = match serde_json::from_slice::<Vec<&RawValue>>(body) {
+        Ok(items) => items,
         Err(e) => {
-            tracing::warn!("telemetry batch is not JSON ({e}); skipped");
+            match serde_json::from_slice::<Value>(body) {
+                Ok(other) => tracing::warn!(
+                    "telemetry batch is not a JSON array (a {}); skipped",
+                    kind_of(&other)
+                ),
+                Err(_) => tracing::warn!("telemetry batch is not JSON ({e}); skipped"),
+            }
             return Vec::new();
         }
     };
     let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let Some(kind) = item.get("type").and_then(Value::as_str) else {
-            tracing::warn!("telemetry record {i} has no string `type`; skipped");
+    for (i, raw) in items.into_iter().enumerate() {
+        let Ok(item) = serde_json::from_str::<Item<'_>>(raw.get()) else {
+            tracing::warn!("telemetry record {i} is not an object with a string `type`; skipped");
             continue;
         };
-        let kind = kind.to_owned();
-        if !kind.starts_with("platform.") {
-            tracing::debug!("telemetry record {i} of type {kind:?} ignored");
+        if item.kind == "function" {
+            out.extend(function_record(&item));
             continue;
         }
-        let request_id = item
+        if !item.kind.starts_with("platform.") {
+            tracing::debug!("telemetry record {i} of type {:?} ignored", item.kind);
+            continue;
+        }
+        let Ok(value) = serde_json::from_str::<Value>(raw.get()) else {
+            continue;
+        };
+        let request_id = value
             .get("record")
             .and_then(|r| r.get("requestId"))
             .and_then(Value::as_str)
             .map(str::to_owned);
         out.push(Record {
-            kind,
+            kind: item.kind.into_owned(),
             request_id,
-            raw: item,
+            raw: value,
         });
     }
     out
+}
+
+/// A `function` record reporting an out-of-memory failure, reduced to
+/// `{"type":"function","time":…,"record":{"requestId":…,"message":<the matched pattern>}}`.
+fn function_record(item: &Item<'_>) -> Option<Record> {
+    let raw = item.record?.get();
+    let pattern = oom::matched_pattern(raw)?;
+    // Only in the JSON log format does the line carry its request id.
+    let request_id = serde_json::from_str::<Value>(raw)
+        .ok()
+        .and_then(|r| r.get("requestId")?.as_str().map(str::to_owned));
+    let mut record = serde_json::Map::new();
+    if let Some(id) = &request_id {
+        record.insert("requestId".to_owned(), Value::from(id.as_str()));
+    }
+    record.insert("message".to_owned(), Value::from(pattern));
+    let mut raw = serde_json::Map::new();
+    raw.insert("type".to_owned(), Value::from("function"));
+    if let Some(time) = &item.time {
+        raw.insert("time".to_owned(), Value::from(time.as_ref()));
+    }
+    raw.insert("record".to_owned(), Value::Object(record));
+    Some(Record {
+        kind: "function".to_owned(),
+        request_id,
+        raw: Value::Object(raw),
+    })
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -172,7 +225,10 @@ mod tests {
             {"type": 5},
             "garbage",
             {"time":"2026-11-23T00:00:00.020Z","type":"platform.runtimeDone","record":{"requestId":"r1","status":"success","metrics":{"durationMs":3.2}}},
-            {"time":"2026-11-23T00:00:00.020Z","type":"function","record":"hello"}
+            {"time":"2026-11-23T00:00:00.020Z","type":"function","record":"hello"},
+            {"time":"2026-11-23T00:00:00.030Z","type":"function","record":"FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory\n"},
+            {"time":"2026-11-23T00:00:00.040Z","type":"function","record":{"timestamp":"t","level":"ERROR","requestId":"r1","message":"[ERROR] MemoryError\nTraceback (most recent call last)"}},
+            {"time":"2026-11-23T00:00:00.050Z","type":"extension","record":"java.lang.OutOfMemoryError"}
         ]"#;
         let records = parse_batch(body);
         let kinds: Vec<_> = records.iter().map(|r| r.kind.as_str()).collect();
@@ -181,9 +237,20 @@ mod tests {
             [
                 "platform.start",
                 "platform.restoreRuntimeDone",
-                "platform.runtimeDone"
+                "platform.runtimeDone",
+                "function",
+                "function",
             ]
         );
+        // Function lines are kept only when they report an OOM, reduced to the pattern.
+        assert_eq!(records[3].request_id, None);
+        assert_eq!(
+            records[3].raw,
+            serde_json::json!({"type":"function","time":"2026-11-23T00:00:00.030Z",
+                "record":{"message":"JavaScript heap out of memory"}})
+        );
+        assert_eq!(records[4].request_id.as_deref(), Some("r1"));
+        assert_eq!(records[4].raw["record"]["message"], "MemoryError");
         assert!(records[2].is_runtime_done());
         assert_eq!(records[2].request_id.as_deref(), Some("r1"));
         assert_eq!(records[2].status(), Some("success"));

@@ -299,7 +299,7 @@ fn build_client() -> Result<reqwest::Client, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::convert::Infallible;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -308,17 +308,17 @@ mod tests {
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
 
-    const KEY: &str = "0123456789abcdef0123456789abcdef";
+    pub(crate) const KEY: &str = "0123456789abcdef0123456789abcdef";
 
     /// A loopback stand-in answering each `GetSecretValue` with the next scripted reply,
     /// and the headers of every request it got.
-    struct FakeAws {
-        endpoint: String,
-        calls: Arc<AtomicUsize>,
+    pub(crate) struct FakeAws {
+        pub(crate) endpoint: String,
+        pub(crate) calls: Arc<AtomicUsize>,
         seen: Arc<Mutex<Vec<http::HeaderMap>>>,
     }
 
-    async fn fake_aws(replies: Vec<(u16, String)>) -> FakeAws {
+    pub(crate) async fn fake_aws(replies: Vec<(u16, String)>) -> FakeAws {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let calls = Arc::new(AtomicUsize::new(0));
@@ -360,7 +360,7 @@ mod tests {
         }
     }
 
-    fn resolver(endpoint: &str, backoff: Backoff) -> Arc<ApiKeyResolver> {
+    pub(crate) fn resolver(endpoint: &str, backoff: Backoff) -> Arc<ApiKeyResolver> {
         ApiKeyResolver::new(
             SecretsManagerConfig {
                 secret_id: "arn:aws:secretsmanager:eu-west-1:1:secret:k".into(),
@@ -376,7 +376,7 @@ mod tests {
         )
     }
 
-    fn ok(secret: &str) -> (u16, String) {
+    pub(crate) fn ok(secret: &str) -> (u16, String) {
         (
             200,
             serde_json::json!({ "ARN": "arn", "SecretString": secret }).to_string(),

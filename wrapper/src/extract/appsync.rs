@@ -5,11 +5,6 @@ use serde_json::Value;
 
 use super::Env;
 
-/// AppSync owns every event with a top-level `request` key.
-pub(crate) fn claims(event: &Value) -> bool {
-    event.as_object().is_some_and(|o| o.contains_key("request"))
-}
-
 /// `request.headers` when `request` is an object with a `headers` key.
 pub(crate) fn extract(event: &Value, env: &Env<'_>) -> Option<SpanContext> {
     let request = event.get("request")?.as_object()?;

@@ -57,8 +57,11 @@ pub(crate) fn extract(attributes: &Value, env: &Env<'_>) -> Result<Option<SpanCo
 /// context object.
 pub(crate) fn carrier_context(json: &[u8], env: &Env<'_>) -> Option<SpanContext> {
     // Every Step Functions context names its state machine; the (rare) documents that might be
-    // one are parsed whole, the others straight into their trace headers.
-    if memchr::memmem::find(json, b"\"StateMachine\"").is_some() {
+    // one — or that spell a key with escapes — are parsed whole, the others straight into
+    // their trace headers.
+    if memchr::memmem::find(json, b"\"StateMachine\"").is_some()
+        || memchr::memchr(b'\\', json).is_some()
+    {
         let carrier: Value = match serde_json::from_slice(json) {
             Ok(v) => v,
             Err(e) => {

@@ -5,7 +5,9 @@ use base64::Engine;
 use ddlambda_wire::SpanContext;
 use serde_json::{Map, Value};
 
-use super::propagation::HeaderSet;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+
+use super::propagation::{CowStr, HeaderSet};
 use super::{Env, usable};
 use crate::trigger::{ApiGatewayKind, EventSource, truthy};
 
@@ -16,9 +18,7 @@ const AUTHORIZING_REQUEST_ID: &str = "x-datadog-authorizing-requestid";
 pub(crate) fn extract(event: &Value, env: &Env<'_>) -> Option<SpanContext> {
     if env.decode_authorizer_context {
         let http_api = env.source == EventSource::ApiGateway(ApiGatewayKind::Http);
-        if let Some(injected) = authorizer_context(event, http_api)
-            && let Some(ctx) = usable(env.propagator.extract(&injected))
-        {
+        if let Some(ctx) = authorizer_context(event, http_api, env) {
             return Some(ctx);
         }
     }
@@ -62,7 +62,7 @@ pub fn resolve_headers(event: &Value) -> Option<Map<String, Value>> {
 /// The `_datadog` context a traced Lambda authorizer returned (base64 JSON), unless API
 /// Gateway served it from the authorizer cache: it is fresh only if `integrationLatency > 0` or
 /// the injected request id matches this request's.
-fn authorizer_context(event: &Value, http_api: bool) -> Option<Map<String, Value>> {
+fn authorizer_context(event: &Value, http_api: bool, env: &Env<'_>) -> Option<SpanContext> {
     let request_context = event.get("requestContext").filter(|v| truthy(Some(v)))?;
     let authorizer = request_context
         .get("authorizer")
@@ -87,10 +87,11 @@ fn authorizer_context(event: &Value, http_api: bool) -> Option<Map<String, Value
             return None;
         }
     };
-    let injected: Map<String, Value> = match serde_json::from_slice(&decoded) {
-        Ok(map) => map,
+    // A trace header that is not a string fails this, as it voids the context in ddtrace.
+    let injected: Injected<'_> = match serde_json::from_slice(&decoded) {
+        Ok(injected) => injected,
         Err(e) => {
-            tracing::debug!(error = %e, "authorizer _datadog is not a JSON object; skipped");
+            tracing::debug!(error = %e, "authorizer _datadog is not a JSON object of string headers; skipped");
             return None;
         }
     };
@@ -102,13 +103,44 @@ fn authorizer_context(event: &Value, http_api: bool) -> Option<Map<String, Value
             return None;
         }
     };
-    if latency > 0.0 {
-        return Some(injected);
-    }
     // Python compares with `==`, so a token authorizer with neither id also matches.
-    if request_context.get("requestId") == injected.get(AUTHORIZING_REQUEST_ID) {
-        return Some(injected);
+    if latency > 0.0 || request_context.get("requestId") == injected.authorizing_request_id.as_ref()
+    {
+        return usable(env.propagator.extract_set(&injected.headers));
     }
     tracing::debug!("authorizer context is a cached result; skipped");
     None
+}
+
+/// What a traced authorizer injects: trace headers and the request id it authorized.
+struct Injected<'de> {
+    headers: HeaderSet<'de>,
+    authorizing_request_id: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for Injected<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InjectedVisitor;
+        impl<'de> Visitor<'de> for InjectedVisitor {
+            type Value = Injected<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of trace headers")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut injected = Injected {
+                    headers: HeaderSet::default(),
+                    authorizing_request_id: None,
+                };
+                while let Some(CowStr(key)) = map.next_key()? {
+                    if key == AUTHORIZING_REQUEST_ID {
+                        injected.authorizing_request_id = Some(map.next_value()?);
+                    } else {
+                        injected.headers.read_entry(&key, &mut map)?;
+                    }
+                }
+                Ok(injected)
+            }
+        }
+        deserializer.deserialize_map(InjectedVisitor)
+    }
 }

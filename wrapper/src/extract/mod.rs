@@ -44,7 +44,7 @@ pub use declarative::{Declarative, DeclarativeError};
 pub use http::resolve_headers;
 pub use propagation::Propagator;
 
-use crate::trigger::{EventSource, first_record};
+use crate::trigger::{EventSource, Shape, first_record};
 use crate::xray::{self, XrayHeader};
 
 /// What an extractor may need besides the event: the parts of `lambda_runtime::Context` that
@@ -484,13 +484,14 @@ impl Chain {
                 "custom extractor found no context; trying the built-ins"
             );
         }
+        let shape = Shape::of(event);
         let env = Env {
             propagator: &self.propagator,
             info,
             decode_authorizer_context: self.decode_authorizer_context,
-            source: EventSource::detect(event),
+            source: shape.source,
         };
-        let (name, context) = builtin(event, &env);
+        let (name, context) = builtin(event, &shape, &env);
         let links = distinct_links(context.as_ref(), batch_links(event, &env));
         match context {
             Some(context) => (Source::Event, Some(name.to_owned()), Some(context), links),
@@ -501,11 +502,11 @@ impl Chain {
 
 /// datadog-lambda's dispatch: the event's shape picks exactly one carrier, whose only fallback
 /// is the client context.
-fn builtin(event: &Value, env: &Env<'_>) -> (&'static str, Option<SpanContext>) {
-    let is_obj_with = |key: &str| event.as_object().is_some_and(|o| o.contains_key(key));
-    let (name, ctx) = if appsync::claims(event) {
+fn builtin(event: &Value, shape: &Shape, env: &Env<'_>) -> (&'static str, Option<SpanContext>) {
+    // AppSync owns every event with a top-level `request` key.
+    let (name, ctx) = if shape.has_request {
         ("appsync", appsync::extract(event, env))
-    } else if is_obj_with("headers") || is_obj_with("multiValueHeaders") {
+    } else if shape.has_headers {
         ("http", http::extract(event, env))
     } else {
         match env.source {

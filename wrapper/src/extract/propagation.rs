@@ -149,6 +149,17 @@ const NAMES: [&str; 7] = [
     TRACESTATE,
 ];
 
+/// Positions in [`NAMES`] and in a [`HeaderSet`].
+mod at {
+    pub(super) const TRACE_ID: usize = 0;
+    pub(super) const PARENT_ID: usize = 1;
+    pub(super) const SAMPLING_PRIORITY: usize = 2;
+    pub(super) const ORIGIN: usize = 3;
+    pub(super) const TAGS: usize = 4;
+    pub(super) const TRACEPARENT: usize = 5;
+    pub(super) const TRACESTATE: usize = 6;
+}
+
 /// The slot of a header name in [`NAMES`], case-insensitively.
 fn slot(key: &str) -> Option<usize> {
     let i = match key.len() {
@@ -218,9 +229,27 @@ impl<'a> HeaderSet<'a> {
         }
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
-        let i = slot(name)?;
+    /// The value of `NAMES[i]`.
+    fn get(&self, i: usize) -> Option<&str> {
         self.values[i].as_deref()
+    }
+}
+
+impl<'de> HeaderSet<'de> {
+    /// Reads the value of the map entry whose key was just read: kept if `key` is a trace
+    /// header (which must be a string), skipped otherwise.
+    pub(crate) fn read_entry<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match slot(key) {
+            Some(i) => self.values[i] = Some(map.next_value::<CowStr<'de>>()?.0),
+            None => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -238,12 +267,7 @@ impl<'de> Deserialize<'de> for HeaderSet<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut set = HeaderSet::default();
                 while let Some(CowStr(key)) = map.next_key()? {
-                    match slot(&key) {
-                        Some(i) => set.values[i] = Some(map.next_value::<CowStr<'de>>()?.0),
-                        None => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
+                    set.read_entry(&key, &mut map)?;
                 }
                 Ok(set)
             }
@@ -288,19 +312,37 @@ fn parse_decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
     s.parse().ok()
 }
 
+/// [`parse_decimal`] for ids: digits only (after the optional `+`), at most `u64::MAX`. Ids are
+/// read on every invocation, so this skips `FromStr`'s generic validation and sign handling.
+fn parse_id(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let s = s.strip_prefix('+').unwrap_or(s);
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |id, b| {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        id.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
 fn extract_datadog(headers: &HeaderSet<'_>) -> Option<SpanContext> {
-    let trace_id_str = headers.get(TRACE_ID)?;
-    let trace_id: u64 = match parse_decimal::<u128>(trace_id_str) {
-        Some(id) if id > 0 && id <= u128::from(u64::MAX) => id as u64,
+    let trace_id_str = headers.get(at::TRACE_ID)?;
+    // Larger than 64 bits fails to parse, as ddtrace rejects it.
+    let trace_id: u64 = match parse_id(trace_id_str) {
+        Some(id) if id > 0 => id,
         _ => {
             tracing::debug!(trace_id = trace_id_str, "invalid x-datadog-trace-id");
             return None;
         }
     };
     // A present but malformed parent id or priority invalidates the whole Datadog context.
-    let parent_id = match headers.get(PARENT_ID) {
+    let parent_id = match headers.get(at::PARENT_ID) {
         None => 0,
-        Some(s) => match parse_decimal::<u64>(s) {
+        Some(s) => match parse_id(s) {
             Some(id) => id,
             None => {
                 tracing::debug!(parent_id = s, "invalid x-datadog-parent-id");
@@ -308,7 +350,7 @@ fn extract_datadog(headers: &HeaderSet<'_>) -> Option<SpanContext> {
             }
         },
     };
-    let sampling_priority = match headers.get(SAMPLING_PRIORITY) {
+    let sampling_priority = match headers.get(at::SAMPLING_PRIORITY) {
         None => None,
         Some(s) => match parse_decimal::<i32>(s) {
             Some(p) => Some(p),
@@ -322,10 +364,10 @@ fn extract_datadog(headers: &HeaderSet<'_>) -> Option<SpanContext> {
         trace_id,
         parent_id,
         sampling_priority,
-        origin: headers.get(ORIGIN).map(str::to_owned),
+        origin: headers.get(at::ORIGIN).map(str::to_owned),
         ..SpanContext::default()
     };
-    if let Some(tags) = headers.get(TAGS) {
+    if let Some(tags) = headers.get(at::TAGS) {
         apply_datadog_tags(&mut ctx, tags);
     }
     Some(ctx)
@@ -341,19 +383,19 @@ fn apply_datadog_tags(ctx: &mut SpanContext, tags: &str) {
         tracing::debug!(len = tags.len(), "x-datadog-tags too long; ignored");
         return;
     }
-    let mut parsed = Vec::new();
-    for pair in tags.split(',') {
-        match pair.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() && !k.contains(' ') => {
-                parsed.push((k.trim(), v.trim()))
-            }
-            _ => {
-                tracing::debug!(tags, "malformed x-datadog-tags; ignored");
-                return;
-            }
-        }
+    let pairs = || {
+        tags.split(',').map(|pair| {
+            pair.split_once('=')
+                .filter(|(k, _)| !k.trim().is_empty() && !k.contains(' '))
+                .map(|(k, v)| (k.trim(), v.trim()))
+        })
+    };
+    // Validated whole first: one malformed pair voids the list.
+    if pairs().any(|pair| pair.is_none()) {
+        tracing::debug!(tags, "malformed x-datadog-tags; ignored");
+        return;
     }
-    for (key, value) in parsed {
+    for (key, value) in pairs().flatten() {
         if !key.starts_with("_dd.p.") || key == "_dd.p.upstream_services" {
             continue;
         }
@@ -386,7 +428,7 @@ fn is_lower_hex(s: &str) -> bool {
 }
 
 fn extract_tracecontext(headers: &HeaderSet<'_>) -> Option<SpanContext> {
-    let traceparent = headers.get(TRACEPARENT)?.trim();
+    let traceparent = headers.get(at::TRACEPARENT)?.trim();
     let Some((trace_id, parent_id, sampled)) = parse_traceparent(traceparent) else {
         tracing::debug!(traceparent, "invalid traceparent");
         return None;
@@ -398,7 +440,7 @@ fn extract_tracecontext(headers: &HeaderSet<'_>) -> Option<SpanContext> {
         sampling_priority: Some(i32::from(sampled)),
         ..SpanContext::default()
     };
-    if let Some(tracestate) = headers.get(TRACESTATE) {
+    if let Some(tracestate) = headers.get(at::TRACESTATE) {
         apply_tracestate(&mut ctx, sampled, tracestate);
     }
     Some(ctx)
@@ -406,15 +448,18 @@ fn extract_tracecontext(headers: &HeaderSet<'_>) -> Option<SpanContext> {
 
 /// `version-traceid-parentid-flags`; version `ff` is invalid, version `00` takes no extra fields.
 fn parse_traceparent(tp: &str) -> Option<(u128, u64, bool)> {
-    let mut parts = tp.splitn(5, '-');
-    let version = parts.next()?;
-    let trace = parts.next()?;
-    let parent = parts.next()?;
-    let flags = parts.next()?;
-    let rest = parts.next();
-    if version.len() != 2 || trace.len() != 32 || parent.len() != 16 || flags.len() != 2 {
+    // The fields have fixed widths: 2-32-16-2, then `-` and more only for later versions.
+    let b = tp.as_bytes();
+    if b.len() < 55 || b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
         return None;
     }
+    let rest = match b.get(55) {
+        None => None,
+        Some(b'-') => Some(&tp[56..]),
+        Some(_) => return None,
+    };
+    // Every bound is next to an ASCII `-` (or the end): all char boundaries.
+    let (version, trace, parent, flags) = (&tp[..2], &tp[3..35], &tp[36..52], &tp[53..55]);
     if ![version, trace, parent, flags]
         .iter()
         .all(|p| is_lower_hex(p))
@@ -433,18 +478,15 @@ fn parse_traceparent(tp: &str) -> Option<(u128, u64, bool)> {
 /// The `dd=` member of `tracestate`: `s:` priority (reconciled with the sampled flag), `o:`
 /// origin, `t.<k>:` propagation tags. A malformed `dd=` member is ignored whole.
 fn apply_tracestate(ctx: &mut SpanContext, sampled: bool, tracestate: &str) {
-    let members: Vec<&str> = tracestate.split(',').map(str::trim).collect();
-    if members
-        .iter()
-        .any(|m| m.bytes().any(|b| !(0x20..=0x7e).contains(&b)))
-    {
+    let members = || tracestate.split(',').map(str::trim);
+    if members().any(|m| m.bytes().any(|b| !(0x20..=0x7e).contains(&b))) {
         tracing::debug!(
             tracestate,
             "tracestate has non-printable characters; ignored"
         );
         return;
     }
-    let Some(dd) = members.iter().rev().find_map(|m| m.strip_prefix("dd=")) else {
+    let Some(dd) = members().rev().find_map(|m| m.strip_prefix("dd=")) else {
         return;
     };
     let mut priority = None;
@@ -543,6 +585,28 @@ mod tests {
     }
 
     #[test]
+    fn parse_id_agrees_with_parse_decimal() {
+        for (text, id) in [
+            ("0", Some(0)),
+            (" +42\n", Some(42)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("18446744073709551616", None),
+            ("99999999999999999999999999999999999999999", None),
+            ("-1", None),
+            ("+-1", None),
+            ("++1", None),
+            ("1_000", None),
+            ("", None),
+            (" ", None),
+            ("+", None),
+            ("１", None),
+        ] {
+            assert_eq!(parse_id(text), id, "{text:?}");
+            assert_eq!(parse_id(text), parse_decimal::<u64>(text), "{text:?}");
+        }
+    }
+
+    #[test]
     fn w3c_same_trace_overrides_parent() {
         // ddtrace 4.16.0: Datadog 123/321 + W3C parent 0x1c8 → parent 456.
         let ctx = extract(json!({
@@ -583,9 +647,16 @@ mod tests {
             "00-80F198EE56343BA864FE8B2A57D3EFF7-00f067aa0ba902b7-01",
             "00-80f198ee56343ba864fe8b2a57d3eff7-00f067aa0ba902b7-01-extra",
             "garbage",
+            "01-80f198ee56343ba864fe8b2a57d3eff7-00f067aa0ba902b7-01-",
+            "01-80f198ee56343ba864fe8b2a57d3eff7-00f067aa0ba902b7-01é",
+            "01-80f198ee56343ba864fe8b2a57d3eff7-00f067aa0ba902b7-0é",
+            "00-80f198ee56343ba864fe8b2a57d3eff-700f067aa0ba902b7-01",
         ] {
             assert!(extract(json!({ "traceparent": tp })).is_none(), "{tp}");
         }
+        // A later version may carry more fields.
+        let later = "01-80f198ee56343ba864fe8b2a57d3eff7-00f067aa0ba902b7-01-what-ever";
+        assert!(extract(json!({ "traceparent": later })).is_some());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use ddlambda_wire::SpanContext;
 use serde_json::Value;
 
 use super::sqs_body::Envelope;
-use super::{Env, attribute, step_functions, usable};
+use super::{Env, attribute, usable};
 use crate::xray::XrayHeader;
 
 /// dd-trace-java writes Datadog ids into X-Ray headers behind this padding.
@@ -26,13 +26,9 @@ pub(crate) fn record_context(record: &Value, env: &Env<'_>) -> Option<SpanContex
         .filter(|b| b.trim_start().starts_with('{'))
         .and_then(Envelope::parse);
     // EventBridge → SQS: the envelope decides, whatever it holds.
+    // A Step Functions context first, then Datadog / W3C headers, as datadog-lambda.
     if let Some(carrier) = envelope.as_ref().and_then(Envelope::eventbridge_carrier) {
-        if step_functions::is_context(carrier)
-            && let Some(ctx) = step_functions::from_context(carrier)
-        {
-            return Some(ctx);
-        }
-        return usable(env.propagator.extract_value(carrier));
+        return attribute::carrier_context(carrier.as_bytes(), env);
     }
     // SNS → SQS without raw delivery: the notification is the body.
     let attributes = match envelope.as_ref().and_then(Envelope::sns_attributes) {

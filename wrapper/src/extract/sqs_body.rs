@@ -1,7 +1,8 @@
 //! The envelope another service may wrap an SQS message body in (EventBridge → SQS, SNS → SQS
 //! without raw delivery), read straight from the body's JSON text: only the fields that decide
 //! the envelope and carry a context are kept, everything else (the message itself, often the
-//! bulk of the body) is skipped without building a `Value` or allocating.
+//! bulk of the body) is skipped without building a `Value` or allocating, and the EventBridge
+//! carrier is kept as JSON text, for `attribute::carrier_context` to read its headers from.
 //!
 //! Answers are those of parsing the body into a `Value` and looking the fields up: duplicate
 //! keys keep the last occurrence, and the body must be one valid JSON object.
@@ -10,15 +11,15 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::propagation::CowStr;
 
 /// The envelope fields of an SQS body that is a JSON object.
 #[derive(Debug, Default)]
-pub(crate) struct Envelope {
-    /// `detail`, when present: `Some(_datadog)` (any JSON value, if the key is there) when it
-    /// is an object, `None` inside when it is not.
-    detail: Option<Detail>,
+pub(crate) struct Envelope<'a> {
+    /// `detail`, when present.
+    detail: Option<Detail<'a>>,
     /// `detail-type` is truthy.
     detail_type: bool,
     /// `source` is truthy.
@@ -31,22 +32,22 @@ pub(crate) struct Envelope {
     message_attributes: Option<Value>,
 }
 
-/// `detail`: an object (with its `_datadog` member, if any), or something else.
+/// `detail`: an object (with its `_datadog` member's JSON text, if any), or something else.
 #[derive(Debug)]
-enum Detail {
-    Object(Option<Value>),
+enum Detail<'a> {
+    Object(Option<&'a RawValue>),
     NotObject,
 }
 
-impl Envelope {
+impl<'a> Envelope<'a> {
     /// Parses a body; `None` unless it is a JSON object.
-    pub(crate) fn parse(body: &str) -> Option<Self> {
+    pub(crate) fn parse(body: &'a str) -> Option<Self> {
         serde_json::from_str(body).ok()
     }
 
-    /// `detail._datadog` of an EventBridge envelope (an object with a `detail` object, a
-    /// truthy `detail-type` and a truthy `source`), if it is an object.
-    pub(crate) fn eventbridge_carrier(&self) -> Option<&Value> {
+    /// The JSON text of `detail._datadog` of an EventBridge envelope (an object with a
+    /// `detail` object, a truthy `detail-type` and a truthy `source`), if it is an object.
+    pub(crate) fn eventbridge_carrier(&self) -> Option<&'a str> {
         let Some(Detail::Object(carrier)) = &self.detail else {
             return None;
         };
@@ -54,7 +55,7 @@ impl Envelope {
             return None;
         }
         // datadog-lambda raises on a missing `_datadog` and falls through to the plain SQS path.
-        carrier.as_ref().filter(|c| c.is_object())
+        carrier.map(|c| c.get()).filter(|c| c.starts_with('{'))
     }
 
     /// `MessageAttributes` of an SNS notification (`Type: Notification` with a `TopicArn`);
@@ -64,15 +65,15 @@ impl Envelope {
     }
 }
 
-impl<'de> Deserialize<'de> for Envelope {
+impl<'de> Deserialize<'de> for Envelope<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct EnvelopeVisitor;
         impl<'de> Visitor<'de> for EnvelopeVisitor {
-            type Value = Envelope;
+            type Value = Envelope<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
                 let mut envelope = Envelope::default();
                 while let Some(CowStr(key)) = map.next_key()? {
                     match &*key {
@@ -207,26 +208,26 @@ impl<'de> Deserialize<'de> for IsNotification {
     }
 }
 
-impl<'de> Deserialize<'de> for Detail {
+impl<'de> Deserialize<'de> for Detail<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct DetailVisitor;
         impl<'de> Visitor<'de> for DetailVisitor {
-            type Value = Detail;
+            type Value = Detail<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Detail, E> {
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Detail<'de>, E> {
                 Ok(Detail::NotObject)
             }
-            same_for_other_scalars!(Detail, Detail::NotObject);
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Detail, A::Error> {
+            same_for_other_scalars!(Detail<'de>, Detail::NotObject);
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Detail<'de>, A::Error> {
                 skip_seq(seq).map(|_| Detail::NotObject)
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Detail, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Detail<'de>, A::Error> {
                 let mut carrier = None;
                 while let Some(CowStr(key)) = map.next_key()? {
                     if key == "_datadog" {
-                        carrier = Some(map.next_value::<Value>()?);
+                        carrier = Some(map.next_value::<&'de RawValue>()?);
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
@@ -278,23 +279,26 @@ mod tests {
             json!({"Message": "{\"detail\": {}}", "nested": {"detail": {"_datadog": dd}}}),
         ];
         let mut texts: Vec<String> = bodies.iter().map(Value::to_string).collect();
-        texts.extend([
-            // Duplicate keys: the last one wins, as in a `Value`.
-            r#"{"detail-type":"t","source":"s","detail":{"_datadog":{"a":"1"}},"detail":{}}"#,
-            r#"{"detail-type":"t","source":"s","detail":{"_datadog":{"a":"1"},"_datadog":2}}"#,
-            r#"{"Type":"Notification","Type":"x","TopicArn":"a"}"#,
-            // Escaped keys are unescaped, as in a `Value`.
-            r#"{"detail\u002dtype":"t","source":"s","detail":{"_datadog":{"a":"1"}}}"#,
-            // Not one valid object: nothing.
-            r#"{"detail-type":"t","source":"s","detail":{"_datadog":{}}} trailing"#,
-            r#"{"detail-type":"t","source":"s","detail":{"_datadog":{}}"#,
-            r#"["Notification"]"#,
-        ]
-        .map(str::to_owned));
+        texts.extend(
+            [
+                // Duplicate keys: the last one wins, as in a `Value`.
+                r#"{"detail-type":"t","source":"s","detail":{"_datadog":{"a":"1"}},"detail":{}}"#,
+                r#"{"detail-type":"t","source":"s","detail":{"_datadog":{"a":"1"},"_datadog":2}}"#,
+                r#"{"Type":"Notification","Type":"x","TopicArn":"a"}"#,
+                // Escaped keys are unescaped, as in a `Value`.
+                r#"{"detail\u002dtype":"t","source":"s","detail":{"_datadog":{"a":"1"}}}"#,
+                // Not one valid object: nothing.
+                r#"{"detail-type":"t","source":"s","detail":{"_datadog":{}}} trailing"#,
+                r#"{"detail-type":"t","source":"s","detail":{"_datadog":{}}"#,
+                r#"["Notification"]"#,
+            ]
+            .map(str::to_owned),
+        );
         for text in &texts {
             let probe = Envelope::parse(text).map(|e| {
                 (
-                    e.eventbridge_carrier().cloned(),
+                    e.eventbridge_carrier()
+                        .map(|c| serde_json::from_str::<Value>(c).expect("carrier JSON")),
                     e.sns_attributes().map(|a| a.cloned()),
                 )
             });

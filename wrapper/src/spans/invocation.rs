@@ -6,7 +6,7 @@
 //! The handler's outcome is recorded with [`Invocation::fail`] / [`Invocation::end`];
 //! [`Invocation::finish`] completes the trace and hands it to the transport (a channel push).
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use ddlambda_wire::invocation::InvocationStart;
 use ddlambda_wire::{Span, SpanContext};
@@ -90,6 +90,8 @@ struct State {
     end_ns: Option<i64>,
     /// The handler's `tracing` span, waiting for its `dd.trace_id`.
     log_span: Option<tracing::Span>,
+    /// Data-streams state (consume checkpoints, produces), once resolved.
+    streams: Option<crate::streams::Invocation>,
     /// The delayed background resolution, cancelled when no longer needed.
     resolver: Option<tokio::task::AbortHandle>,
     sent: bool,
@@ -164,6 +166,10 @@ struct OwnedRuntime {
     client_context: Option<Value>,
 }
 
+/// The invocation started last, for code that runs outside the handler's task (a task it
+/// spawned): one invocation runs at a time per sandbox.
+static LATEST: Mutex<Weak<Shared>> = Mutex::new(Weak::new());
+
 impl Invocation {
     /// Starts the invocation. Only what the handler needs at once happens here: the start
     /// time, the cold-start flag and the `aws.lambda` span id. Parsing the event, extraction,
@@ -190,6 +196,7 @@ impl Invocation {
             resolved: OnceLock::new(),
             state: Mutex::new(State::default()),
         });
+        *LATEST.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&shared);
         if let Some(delay) = tracer.config().resolve_after
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
@@ -210,6 +217,23 @@ impl Invocation {
     /// The ids of `aws.lambda` (resolving the invocation now if that has not happened yet).
     pub fn ids(&self) -> TraceIds {
         *self.shared.resolve()
+    }
+
+    /// The invocation started last, if it has not been sent yet.
+    pub(crate) fn latest() -> Option<Self> {
+        let shared = LATEST.lock().unwrap_or_else(|p| p.into_inner()).upgrade()?;
+        let sent = shared.lock().sent;
+        (!sent).then_some(Self { shared })
+    }
+
+    /// Runs `f` on the invocation's data-streams state (resolving the invocation first if
+    /// needed); `None` once the invocation has been sent.
+    pub(crate) fn with_streams<R>(
+        &self,
+        f: impl FnOnce(&mut crate::streams::Invocation) -> R,
+    ) -> Option<R> {
+        self.shared.resolve();
+        self.lock().streams.as_mut().map(f)
     }
 
     /// Whether extraction has run (the trace id is known).
@@ -313,10 +337,11 @@ impl Shared {
                 EventInput::Json(value) => value,
                 EventInput::None => Value::Null,
             };
-            let (ids, lambda, inferred) = self.build(&event, runtime);
+            let (ids, lambda, inferred, streams) = self.build(&event, runtime);
             let mut state = self.lock();
             state.lambda = Some(lambda);
             state.inferred = inferred;
+            state.streams = Some(streams);
             if let Some(span) = state.log_span.take() {
                 span.record("dd.trace_id", ids.trace_id);
             }
@@ -326,7 +351,11 @@ impl Shared {
 
     /// Extraction, trigger tags, inferred spans, the trace-level tags, the data-streams
     /// consume checkpoints and the `invocation/start` message.
-    fn build(&self, event: &Value, runtime: OwnedRuntime) -> (TraceIds, Span, Option<Inferred>) {
+    fn build(
+        &self,
+        event: &Value,
+        runtime: OwnedRuntime,
+    ) -> (TraceIds, Span, Option<Inferred>, crate::streams::Invocation) {
         let tracer = &self.tracer;
         let config = tracer.config();
         let source = EventSource::detect(event);
@@ -402,9 +431,9 @@ impl Shared {
             span_id: self.span_id,
             sampling_priority: priority,
         };
-        // Data-streams hook: a consume checkpoint per record (no-op unless DSM is on), and the
+        // Data-streams: a consume checkpoint per record (no-op unless DSM is on), and the
         // context produces continue.
-        crate::streams::begin_invocation(
+        let streams = crate::streams::new_invocation(
             tracer.streams(),
             event,
             Some(SpanContext {
@@ -436,7 +465,7 @@ impl Shared {
             trace_id_high,
             priority,
         );
-        (ids, lambda, inferred)
+        (ids, lambda, inferred, streams)
     }
 }
 
@@ -528,7 +557,11 @@ impl State {
         for span in &mut spans {
             span.trace_id = ids.trace_id;
         }
-        let checkpoints = crate::streams::finish_invocation();
+        let checkpoints = self
+            .streams
+            .take()
+            .map(crate::streams::Invocation::finish)
+            .unwrap_or_default();
         Flushed {
             request_id: request_id.to_owned(),
             spans,

@@ -56,6 +56,16 @@ pub struct MetricsCounters {
 }
 
 impl MetricsCounters {
+    /// What could not be aggregated so far, for the flusher's report.
+    pub fn dropped(&self) -> crate::flush::stats::DogStatsdSnapshot {
+        crate::flush::stats::DogStatsdSnapshot {
+            malformed_lines: self.malformed.load(Ordering::Relaxed),
+            dropped_contexts: self.dropped_contexts.load(Ordering::Relaxed),
+            dropped_events: self.events.load(Ordering::Relaxed),
+            dropped_service_checks: self.service_checks.load(Ordering::Relaxed),
+        }
+    }
+
     fn add(&self, o: &DatagramOutcome) {
         self.packets.fetch_add(1, Ordering::Relaxed);
         self.metrics.fetch_add(o.metrics, Ordering::Relaxed);

@@ -14,12 +14,16 @@
 //!
 //! Function tags and `_dd.origin` on every span are the flusher's (`flush::enrich`): by the time
 //! a batch gets here they are in each span's meta.
+//!
+//! [`encode`] writes the protobuf bytes straight from the buffered spans: building the prost
+//! model first ([`agent_payload`]) copies every string and hashes every tag into a `HashMap`,
+//! which was most of a post-runtime flush. The model stays as the reference [`encode`] is
+//! tested and benchmarked against (`benches/encode.rs`): both decode to the same message.
 
 use std::collections::{HashMap, HashSet};
 
 use ddlambda_wire::{Span, SpanLink};
 use libdd_trace_protobuf::pb;
-use prost::Message;
 
 use crate::event::TraceBatch;
 
@@ -33,13 +37,18 @@ const ORIGIN_KEY: &str = "_dd.origin";
 const TRACER_TOP_LEVEL_KEY: &str = ddlambda_wire::trace::TOP_LEVEL_KEY;
 const TOP_LEVEL_KEY: &str = "_top_level";
 const COMPUTE_STATS_KEY: &str = ddlambda_wire::trace::COMPUTE_STATS_KEY;
+/// `AgentPayload.agent_version`.
+const AGENT_VERSION: &str = concat!("ddlambda-extension/", env!("CARGO_PKG_VERSION"));
+/// libdatadog's `target_tps` and `error_tps` for an agent that does no sampling of its own.
+const TARGET_TPS: f64 = 60.0;
 
-/// Encodes a batch as the protobuf body of `POST /api/v0.2/traces` (before compression).
+/// Encodes a batch as the protobuf body of `POST /api/v0.2/traces` (before compression):
+/// the bytes of [`agent_payload`]'s message, written without building it.
 pub fn encode(batch: &TraceBatch) -> Vec<u8> {
-    agent_payload(batch).encode_to_vec()
+    direct::encode(batch)
 }
 
-/// Builds the `AgentPayload` for a batch: one tracer payload (a batch is one tracer's), one
+/// Builds the `AgentPayload` for a batch as a prost message: one tracer payload (a batch is one tracer's), one
 /// chunk per trace. Empty traces are left out.
 pub fn agent_payload(batch: &TraceBatch) -> pb::AgentPayload {
     let chunks: Vec<pb::TraceChunk> = batch
@@ -77,17 +86,23 @@ pub fn agent_payload(batch: &TraceBatch) -> pb::AgentPayload {
         env: tracer_payload.env.clone(),
         tracer_payloads: vec![tracer_payload],
         tags: HashMap::new(),
-        agent_version: concat!("ddlambda-extension/", env!("CARGO_PKG_VERSION")).to_owned(),
-        // libdatadog's values for an agent that does no sampling of its own.
-        target_tps: 60.0,
-        error_tps: 60.0,
+        agent_version: AGENT_VERSION.to_owned(),
+        target_tps: TARGET_TPS,
+        error_tps: TARGET_TPS,
         rare_sampler_enabled: false,
         idx_tracer_payloads: Vec::new(),
     }
 }
 
-/// One trace as a chunk, with the agent's per-chunk processing applied.
-fn chunk(trace: &[Span]) -> pb::TraceChunk {
+/// What the agent decides per chunk, shared by both encoders.
+struct ChunkHead<'a> {
+    priority: i32,
+    origin: &'a str,
+    /// Add `_dd.compute_stats: 1` to the first span.
+    compute_stats: bool,
+}
+
+fn chunk_head(trace: &[Span]) -> ChunkHead<'_> {
     let root = root_index(trace).map(|i| &trace[i]);
     let priority = root
         .and_then(|r| r.metrics.get(SAMPLING_PRIORITY_KEY))
@@ -100,21 +115,34 @@ fn chunk(trace: &[Span]) -> pb::TraceChunk {
     let origin = root
         .and_then(|r| r.meta.get(ORIGIN_KEY))
         .filter(|o| !o.is_empty())
-        .map_or(LAMBDA_ORIGIN, String::as_str)
-        .to_owned();
+        .map_or(LAMBDA_ORIGIN, String::as_str);
+    // Unless the trace agent recorded that the tracer computed stats itself.
+    let compute_stats = !trace.iter().any(|s| s.meta.contains_key(COMPUTE_STATS_KEY));
+    ChunkHead {
+        priority,
+        origin,
+        compute_stats,
+    }
+}
 
+/// Whether the tracer (or the trace agent on arrival) marked the span top-level.
+fn is_top_level(span: &Span) -> bool {
+    span.metrics.get(TRACER_TOP_LEVEL_KEY) == Some(&1.0)
+}
+
+/// One trace as a chunk, with the agent's per-chunk processing applied.
+fn chunk(trace: &[Span]) -> pb::TraceChunk {
+    let head = chunk_head(trace);
     let mut spans: Vec<pb::Span> = trace.iter().map(span).collect();
     mark_top_level(trace, &mut spans);
-    // Unless the trace agent recorded that the tracer computed stats itself.
-    let decided = spans.iter().any(|s| s.meta.contains_key(COMPUTE_STATS_KEY));
-    if let (false, Some(first)) = (decided, spans.first_mut()) {
+    if let (true, Some(first)) = (head.compute_stats, spans.first_mut()) {
         first
             .meta
             .insert(COMPUTE_STATS_KEY.to_owned(), "1".to_owned());
     }
     pb::TraceChunk {
-        priority,
-        origin,
+        priority: head.priority,
+        origin: head.origin.to_owned(),
         spans,
         tags: HashMap::new(),
         dropped_trace: false,
@@ -144,7 +172,7 @@ fn root_index(trace: &[Span]) -> Option<usize> {
 /// `UpdateTracerTopLevel`.
 fn mark_top_level(trace: &[Span], spans: &mut [pb::Span]) {
     for (source, out) in trace.iter().zip(spans) {
-        if source.metrics.get(TRACER_TOP_LEVEL_KEY) == Some(&1.0) {
+        if is_top_level(source) {
             out.metrics.insert(TOP_LEVEL_KEY.to_owned(), 1.0);
         }
     }
@@ -185,10 +213,288 @@ fn link(l: &SpanLink) -> pb::SpanLink {
     }
 }
 
+/// The protobuf writer behind [`encode`]. Field numbers and order are those of
+/// `libdd-trace-protobuf`'s `pb` messages (proto3: default values are left out, as prost does).
+mod direct {
+    use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+
+    use super::*;
+
+    pub fn encode(batch: &TraceBatch) -> Vec<u8> {
+        let chunks: Vec<Chunk<'_>> = batch
+            .traces
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| Chunk::new(t))
+            .collect();
+        let root_meta = |key: &str| -> &str {
+            batch
+                .traces
+                .iter()
+                .filter_map(|t| t.get(root_index(t)?))
+                .find_map(|root| root.meta.get(key).filter(|v| !v.is_empty()))
+                .map_or("", String::as_str)
+        };
+        let env = root_meta("env");
+        let tracer = Tracer {
+            lang: &batch.lang,
+            lang_version: &batch.lang_version,
+            tracer_version: &batch.tracer_version,
+            runtime_id: root_meta("runtime-id"),
+            env,
+            hostname: root_meta("_dd.hostname"),
+            app_version: root_meta("version"),
+            chunks,
+        };
+        let tracer_len = tracer.len();
+        let total = str_len(2, env)
+            + nested_len(5, tracer_len)
+            + str_len(7, AGENT_VERSION)
+            + 2 * (key_len(8) + 8);
+        let mut buf = Vec::with_capacity(total);
+        put_str(2, env, &mut buf);
+        put_nested(5, tracer_len, &mut buf);
+        tracer.put(&mut buf);
+        put_str(7, AGENT_VERSION, &mut buf);
+        put_double(8, TARGET_TPS, &mut buf);
+        put_double(9, TARGET_TPS, &mut buf);
+        debug_assert_eq!(buf.len(), total);
+        buf
+    }
+
+    /// `TracerPayload`.
+    struct Tracer<'a> {
+        lang: &'a str,
+        lang_version: &'a str,
+        tracer_version: &'a str,
+        runtime_id: &'a str,
+        env: &'a str,
+        hostname: &'a str,
+        app_version: &'a str,
+        chunks: Vec<Chunk<'a>>,
+    }
+
+    impl Tracer<'_> {
+        fn len(&self) -> usize {
+            str_len(2, self.lang)
+                + str_len(3, self.lang_version)
+                + str_len(4, self.tracer_version)
+                + str_len(5, self.runtime_id)
+                + self
+                    .chunks
+                    .iter()
+                    .map(|c| nested_len(6, c.len))
+                    .sum::<usize>()
+                + str_len(8, self.env)
+                + str_len(9, self.hostname)
+                + str_len(10, self.app_version)
+        }
+
+        fn put(&self, buf: &mut Vec<u8>) {
+            put_str(2, self.lang, buf);
+            put_str(3, self.lang_version, buf);
+            put_str(4, self.tracer_version, buf);
+            put_str(5, self.runtime_id, buf);
+            for c in &self.chunks {
+                put_nested(6, c.len, buf);
+                c.put(buf);
+            }
+            put_str(8, self.env, buf);
+            put_str(9, self.hostname, buf);
+            put_str(10, self.app_version, buf);
+        }
+    }
+
+    /// `TraceChunk`, its spans' encoded lengths computed once.
+    struct Chunk<'a> {
+        trace: &'a [Span],
+        head: ChunkHead<'a>,
+        span_lens: Vec<usize>,
+        len: usize,
+    }
+
+    impl<'a> Chunk<'a> {
+        fn new(trace: &'a [Span]) -> Self {
+            let head = chunk_head(trace);
+            let span_lens: Vec<usize> = trace
+                .iter()
+                .enumerate()
+                .map(|(i, s)| span_len(s, i == 0 && head.compute_stats))
+                .collect();
+            let len = int_len(1, i64::from(head.priority))
+                + str_len(2, head.origin)
+                + span_lens.iter().map(|l| nested_len(3, *l)).sum::<usize>();
+            Self {
+                trace,
+                head,
+                span_lens,
+                len,
+            }
+        }
+
+        fn put(&self, buf: &mut Vec<u8>) {
+            put_int(1, i64::from(self.head.priority), buf);
+            put_str(2, self.head.origin, buf);
+            for (i, (s, len)) in self.trace.iter().zip(&self.span_lens).enumerate() {
+                put_nested(3, *len, buf);
+                put_span(s, i == 0 && self.head.compute_stats, buf);
+            }
+        }
+    }
+
+    fn span_len(s: &Span, compute_stats: bool) -> usize {
+        let top_level = is_top_level(s);
+        let mut len = str_len(1, &s.service)
+            + str_len(2, &s.name)
+            + str_len(3, &s.resource)
+            + uint_len(4, s.trace_id)
+            + uint_len(5, s.span_id)
+            + uint_len(6, s.parent_id)
+            + int_len(7, s.start)
+            + int_len(8, s.duration)
+            + int_len(9, i64::from(s.error))
+            + str_len(12, &s.r#type);
+        len += s
+            .meta
+            .iter()
+            .map(|(k, v)| nested_len(10, str_entry_len(k, v)))
+            .sum::<usize>();
+        if compute_stats {
+            len += nested_len(10, str_entry_len(COMPUTE_STATS_KEY, "1"));
+        }
+        len += s
+            .metrics
+            .keys()
+            .map(|k| nested_len(11, double_entry_len(k)))
+            .sum::<usize>();
+        if top_level && !s.metrics.contains_key(TOP_LEVEL_KEY) {
+            len += nested_len(11, double_entry_len(TOP_LEVEL_KEY));
+        }
+        len += s
+            .span_links
+            .iter()
+            .map(|l| prost::encoding::message::encoded_len(14, &link(l)))
+            .sum::<usize>();
+        len
+    }
+
+    fn put_span(s: &Span, compute_stats: bool, buf: &mut Vec<u8>) {
+        let top_level = is_top_level(s);
+        put_str(1, &s.service, buf);
+        put_str(2, &s.name, buf);
+        put_str(3, &s.resource, buf);
+        put_uint(4, s.trace_id, buf);
+        put_uint(5, s.span_id, buf);
+        put_uint(6, s.parent_id, buf);
+        put_int(7, s.start, buf);
+        put_int(8, s.duration, buf);
+        put_int(9, i64::from(s.error), buf);
+        for (k, v) in &s.meta {
+            put_str_entry(10, k, v, buf);
+        }
+        if compute_stats {
+            put_str_entry(10, COMPUTE_STATS_KEY, "1", buf);
+        }
+        for (k, v) in &s.metrics {
+            // The agent overwrites `_top_level` on marked spans.
+            let v = if top_level && k == TOP_LEVEL_KEY {
+                1.0
+            } else {
+                *v
+            };
+            put_double_entry(11, k, v, buf);
+        }
+        if top_level && !s.metrics.contains_key(TOP_LEVEL_KEY) {
+            put_double_entry(11, TOP_LEVEL_KEY, 1.0, buf);
+        }
+        put_str(12, &s.r#type, buf);
+        for l in &s.span_links {
+            prost::encoding::message::encode(14, &link(l), buf);
+        }
+    }
+
+    fn str_len(tag: u32, s: &str) -> usize {
+        if s.is_empty() {
+            0
+        } else {
+            key_len(tag) + encoded_len_varint(s.len() as u64) + s.len()
+        }
+    }
+
+    fn put_str(tag: u32, s: &str, buf: &mut Vec<u8>) {
+        if !s.is_empty() {
+            encode_key(tag, WireType::LengthDelimited, buf);
+            encode_varint(s.len() as u64, buf);
+            buf.extend_from_slice(s.as_bytes());
+        }
+    }
+
+    fn uint_len(tag: u32, v: u64) -> usize {
+        if v == 0 {
+            0
+        } else {
+            key_len(tag) + encoded_len_varint(v)
+        }
+    }
+
+    fn put_uint(tag: u32, v: u64, buf: &mut Vec<u8>) {
+        if v != 0 {
+            encode_key(tag, WireType::Varint, buf);
+            encode_varint(v, buf);
+        }
+    }
+
+    /// `int32` and `int64` both encode a negative value as its 64-bit two's complement.
+    fn int_len(tag: u32, v: i64) -> usize {
+        uint_len(tag, v as u64)
+    }
+
+    fn put_int(tag: u32, v: i64, buf: &mut Vec<u8>) {
+        put_uint(tag, v as u64, buf);
+    }
+
+    fn put_double(tag: u32, v: f64, buf: &mut Vec<u8>) {
+        encode_key(tag, WireType::SixtyFourBit, buf);
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn nested_len(tag: u32, len: usize) -> usize {
+        key_len(tag) + encoded_len_varint(len as u64) + len
+    }
+
+    fn put_nested(tag: u32, len: usize, buf: &mut Vec<u8>) {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(len as u64, buf);
+    }
+
+    /// A `map<string, string>` entry's message length (key 1, value 2).
+    fn str_entry_len(k: &str, v: &str) -> usize {
+        str_len(1, k) + str_len(2, v)
+    }
+
+    fn put_str_entry(tag: u32, k: &str, v: &str, buf: &mut Vec<u8>) {
+        put_nested(tag, str_entry_len(k, v), buf);
+        put_str(1, k, buf);
+        put_str(2, v, buf);
+    }
+
+    /// A `map<string, double>` entry's message length; the value is always written.
+    fn double_entry_len(k: &str) -> usize {
+        str_len(1, k) + key_len(2) + 8
+    }
+
+    fn put_double_entry(tag: u32, k: &str, v: f64, buf: &mut Vec<u8>) {
+        put_nested(tag, double_entry_len(k), buf);
+        put_str(1, k, buf);
+        put_double(2, v, buf);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ddlambda_wire::trace::{decode_v04, decode_v05};
+    use prost::Message;
 
     const PYTHON_V04: &[u8] =
         include_bytes!("../../../../tests/fixtures/payloads/python-v04.msgpack");
@@ -347,6 +653,36 @@ mod tests {
         let chunks = &payload.tracer_payloads[0].chunks;
         assert_eq!(chunks[0].spans[0].meta[COMPUTE_STATS_KEY], "0");
         assert_eq!(chunks[1].spans[0].meta[COMPUTE_STATS_KEY], "1");
+    }
+
+    /// The direct writer and the prost model decode to the same message, for every fixture
+    /// and the edge cases of the per-chunk processing.
+    #[test]
+    fn the_direct_encoding_is_the_models_message() {
+        let mut edge = decode_v04(NODE_V04).unwrap();
+        edge[0][0].metrics.insert(TOP_LEVEL_KEY.into(), 0.0);
+        edge[0][0].metrics.insert(TRACER_TOP_LEVEL_KEY.into(), 1.0);
+        edge[0][1].error = -1;
+        edge[0][1].start = -5;
+        edge[0][1].meta.insert(String::new(), String::new());
+        edge[0][1].metrics.insert("zero".into(), 0.0);
+        let mut stats_done = decode_v04(PYTHON_V04).unwrap();
+        stats_done[0][1]
+            .meta
+            .insert(COMPUTE_STATS_KEY.into(), "0".into());
+        for (traces, lang) in [
+            (decode_v04(PYTHON_V04).unwrap(), "python"),
+            (decode_v05(PYTHON_V05).unwrap(), "python"),
+            (decode_v04(NODE_V04).unwrap(), "nodejs"),
+            (edge, "nodejs"),
+            (stats_done, "python"),
+            (vec![vec![], vec![Span::default()]], ""),
+            (Vec::new(), ""),
+        ] {
+            let b = batch(traces, lang);
+            let model = agent_payload(&b);
+            assert_eq!(round_trip(&b), model);
+        }
     }
 
     #[test]
