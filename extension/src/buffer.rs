@@ -13,12 +13,17 @@
 //! 2. a `request_id` meta on a span of the chunk (datadog-lambda and the Node/Python tracers'
 //!    Lambda integrations put it on `aws.lambda`), remembered for that trace id;
 //! 3. the invocation remembered for the chunk's trace id (a partial flush, a late child);
-//! 4. the open invocation — unless the first invocation's runtime was already done when the
-//!    chunk's earliest span started: one invocation runs at a time, so that chunk belongs to a
-//!    later invocation whose INVOKE the extension has not processed yet (a real tracer's spans
-//!    can arrive before it: the runtime and the extension get their events independently).
+//! 4. the chunk's start time: one invocation runs at a time, so a chunk that started before
+//!    the first invocation's runtime was done is the cold start (init's or the first
+//!    invocation's, however late the tracer flushed it), and one that started after belongs
+//!    to the open invocation — or, while that is still the first, to a later one whose INVOKE
+//!    the extension has not processed yet (a real tracer's spans can arrive before it: the
+//!    runtime and the extension get their events independently).
 //!
-//! Rule 4 is why `cold_start` is not simply "arrived while the first invocation was open".
+//! Rule 4 is why `cold_start` is not simply "arrived while the first invocation was open". Its
+//! one blind spot: the first invocation's end is known when `runtimeDone` (delivered in
+//! batches, ~25 ms late) or the wrapper's end signal arrives, so a chunk without a request id
+//! that started in that gap counts as the cold start.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::mem::size_of;
@@ -147,8 +152,13 @@ impl Buffer {
     /// belong to it from now on.
     pub fn open_invocation(&self, request_id: &str) {
         let mut s = self.state();
-        if s.first.is_none() {
-            s.first = Some(request_id.to_owned());
+        match &s.first {
+            None => s.first = Some(request_id.to_owned()),
+            // A later INVOKE: the first invocation is over, whether or not its end was seen.
+            Some(first) if first != request_id && s.first_done_ns.is_none() => {
+                s.first_done_ns = Some(now_ns());
+            }
+            Some(_) => {}
         }
         s.current = Some(request_id.to_owned());
         s.current_done = false;
@@ -372,16 +382,17 @@ impl State {
         }
         let Some(first) = &self.first else {
             // Before the first INVOKE: init, which is the cold start.
-            return (None, true);
+            return (self.current.clone(), true);
         };
-        let current_is_first = self.current.as_ref() == Some(first);
         let started = chunk.iter().map(|s| s.start).min().unwrap_or(i64::MAX);
-        let after_first = self.first_done_ns.is_some_and(|done| started > done);
-        if current_is_first && after_first {
+        match self.first_done_ns {
+            // Init's or the first invocation's, however late it arrives.
+            None => (self.current.clone(), true),
+            Some(done) if started <= done => (Some(first.clone()), true),
             // A later invocation whose INVOKE is not processed yet (module doc, rule 4).
-            return (None, false);
+            Some(_) if self.current.as_ref() == Some(first) => (None, false),
+            Some(_) => (self.current.clone(), false),
         }
-        (self.current.clone(), current_is_first)
     }
 
     fn remember_trace(&mut self, trace_id: u64, request_id: &str) {
@@ -457,6 +468,7 @@ mod tests {
                     .map(|i| Span {
                         name: "op".into(),
                         span_id: i as u64 + 1,
+                        start: now_ns(),
                         ..Span::default()
                     })
                     .collect(),
@@ -606,6 +618,17 @@ mod tests {
             push_chunk(&b, chunk(40, 1, None)),
             (Some("r1".into()), "true".into()),
             "started before invocation 1 was done"
+        );
+        // Once INVOKE 2 is processed: its chunks are warm; invocation 1's stay cold.
+        b.open_invocation("r2");
+        assert_eq!(
+            push_chunk(&b, chunk(50, now_ns(), None)),
+            (Some("r2".into()), "false".into())
+        );
+        assert_eq!(
+            push_chunk(&b, chunk(60, 1, None)),
+            (Some("r1".into()), "true".into()),
+            "a tracer's late flush of invocation 1"
         );
     }
 

@@ -55,6 +55,8 @@ async fn flushes_after_runtime_done_and_before_next() {
     );
     let dest = api.wait_subscription().await;
     assert_eq!(dest, format!("http://127.0.0.1:{}/", ext.telemetry_port));
+    // Function logs carry the runtimes' out-of-memory reports.
+    assert_eq!(api.subscribed_types(), ["platform", "function"]);
     assert_eq!(api.send_telemetry(&init_start()).await, 200);
 
     api.push_invoke("r1", Duration::from_secs(30));

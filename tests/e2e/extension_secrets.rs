@@ -15,12 +15,9 @@
 //! `datadog-agent` on the local platform, given only `DD_API_KEY_SECRET_ARN` and the AWS
 //! variables Lambda sets, sends an invocation's spans with the key read from the secret.
 
-use std::convert::Infallible;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use ddlambda::wire::Span;
 use ddlambda_extension::buffer::{Buffer, Scope};
 use ddlambda_extension::config::Config;
@@ -32,13 +29,10 @@ use ddlambda_extension::flush::{Flusher, Trigger};
 use ddlambda_extension::secrets::{ApiKeyResolver, Backoff, KeyUnavailable, SecretsManagerConfig};
 use ddlambda_extension::sinks::datadog::{DatadogConfig, DatadogSink};
 use ddlambda_platform::{InvokeOptions, Platform, ShutdownReason, Status};
-use ddlambda_tests::command::{output_text, run};
-use ddlambda_tests::{ChildGuard, bin_path, free_port, peers, wait_until};
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use ddlambda_tests::intake::{self, FakeIntake};
+use ddlambda_tests::moto::Moto;
+use ddlambda_tests::{bin_path, free_port, wait_until};
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const JSON_KEY: &str = "fedcba9876543210fedcba9876543210";
@@ -91,55 +85,6 @@ iam.put_user_policy(UserName="late", PolicyName="p", PolicyDocument=json.dumps(
     {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}))
 "#;
-
-struct Moto {
-    _child: ChildGuard,
-    url: String,
-    python: std::path::PathBuf,
-}
-
-impl Moto {
-    fn start() -> Option<Self> {
-        let peers = peers()?;
-        let moto = peers.venv_bin("aws", "moto_server");
-        let python = peers.venv_bin("aws", "python");
-        if !moto.is_file() || !python.is_file() {
-            ddlambda_tests::missing_peer("moto_server and python (venv aws)");
-            return None;
-        }
-        let port = free_port();
-        let child = ChildGuard::spawn(
-            Command::new(moto)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-        .expect("start moto_server");
-        let addr = format!("127.0.0.1:{port}");
-        let up = wait_until(Duration::from_secs(60), || {
-            std::net::TcpStream::connect(&addr).ok()
-        });
-        assert!(up.is_some(), "moto did not listen on {addr} within 60 s");
-        Some(Self {
-            _child: child,
-            url: format!("http://{addr}"),
-            python,
-        })
-    }
-
-    fn python(&self, script: &str, args: &[&str]) -> String {
-        let out = run(
-            Command::new(&self.python)
-                .arg("-c")
-                .arg(script)
-                .arg(&self.url)
-                .args(args),
-            Duration::from_secs(120),
-        );
-        assert!(out.status.success(), "boto3 script: {}", output_text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
 
 struct Setup {
     plain: String,
@@ -278,54 +223,19 @@ impl Drain for OneBatch {
     }
 }
 
-/// `DD-API-KEY` of every trace request the fake intake accepted.
-type Seen = Arc<Mutex<Vec<String>>>;
-
-async fn fake_intake() -> (String, Seen, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen: Seen = Arc::default();
-    let s = seen.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let s = s.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let s = s.clone();
-                    async move {
-                        let key = req
-                            .headers()
-                            .get("dd-api-key")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_owned();
-                        let path = req.uri().path().to_owned();
-                        let _ = req.into_body().collect().await;
-                        if path == "/api/v0.2/traces" {
-                            s.lock().unwrap().push(key);
-                        }
-                        Ok::<_, Infallible>(
-                            http::Response::builder()
-                                .status(202)
-                                .body(Full::new(Bytes::from_static(b"{}")))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (base, seen, task)
+/// `DD-API-KEY` of every trace request the fake intake received.
+fn trace_keys(intake: &FakeIntake) -> Vec<String> {
+    intake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == intake::TRACES)
+        .map(|r| r.api_key)
+        .collect()
 }
 
 async fn carried_until_the_key_resolves(moto: &Arc<Moto>, setup: &Setup) {
-    let (intake, seen, intake_task) = fake_intake().await;
+    let fake = FakeIntake::start().await;
+    let intake = fake.base().to_owned();
     let env: Vec<(&str, String)> = vec![
         ("DD_APM_DD_URL", intake.clone()),
         ("AWS_LAMBDA_FUNCTION_NAME", "secrets-e2e".into()),
@@ -378,7 +288,7 @@ async fn carried_until_the_key_resolves(moto: &Arc<Moto>, setup: &Setup) {
     assert_eq!(report.sent_requests, 0, "{report:?}");
     assert_eq!(report.carried_requests, 1, "{report:?}");
     assert_eq!(flusher.carried(), 1);
-    assert!(seen.lock().unwrap().is_empty());
+    assert!(trace_keys(&fake).is_empty());
 
     {
         let moto = moto.clone();
@@ -403,15 +313,15 @@ async fn carried_until_the_key_resolves(moto: &Arc<Moto>, setup: &Setup) {
     assert_eq!(report.sent_requests, 1, "{report:?}");
     assert_eq!(report.sent_spans, 1, "{report:?}");
     assert_eq!(report.lost_requests, 0, "{report:?}");
-    assert_eq!(*seen.lock().unwrap(), vec![KEY.to_owned()]);
+    assert_eq!(trace_keys(&fake), vec![KEY.to_owned()]);
     let totals = counters.snapshot();
     assert_eq!(totals.lost_at_shutdown_requests, 0, "{totals:?}");
     assert_eq!(totals.rejected_requests, 0, "{totals:?}");
-    intake_task.abort();
 }
 
 async fn datadog_agent_reads_its_key_from_the_secret(moto: &Arc<Moto>, setup: &Setup) {
-    let (intake, seen, intake_task) = fake_intake().await;
+    let fake = FakeIntake::start().await;
+    let intake = fake.base().to_owned();
     let trace_port = free_port();
     let mut builder = Platform::builder()
         .function(bin_path("fixture-fn"))
@@ -466,11 +376,10 @@ async fn datadog_agent_reads_its_key_from_the_secret(moto: &Arc<Moto>, setup: &S
     assert_eq!(invoked.report.status, Status::Success, "{invoked:?}");
     // With the `end` strategy the flush precedes the next `/next`; allow for a slow machine.
     let delivered = wait_until(Duration::from_secs(60), || {
-        let keys = seen.lock().unwrap().clone();
+        let keys = trace_keys(&fake);
         (!keys.is_empty()).then_some(keys)
     });
     platform.shutdown(ShutdownReason::Spindown).await;
     let keys = delivered.expect("spans reached the intake");
     assert!(keys.iter().all(|k| k == KEY), "{keys:?}");
-    intake_task.abort();
 }

@@ -12,11 +12,9 @@
 //! beside a Python function traced by ddtrace.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,45 +26,22 @@ use ddlambda_extension::flush::stats::Counters;
 use ddlambda_extension::flush::{Flusher, Trigger};
 use ddlambda_extension::intake::trace_agent::{self, TraceAgent, TraceAgentConfig};
 use ddlambda_extension::sinks::datadog::{DatadogConfig, DatadogSink};
+use ddlambda_tests::intake::{self, FakeIntake};
 use ddlambda_tests::peers_tracer::{self, TestAgent};
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use libdd_trace_protobuf::pb;
-use prost::Message;
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 const FUNCTION: &str = "Tracer-E2E";
 const ACCOUNT: &str = "123456789012";
 
-/// What the fake intake received on `/api/v0.2/traces`.
-#[derive(Default)]
-struct Intake {
-    payloads: Mutex<Vec<pb::AgentPayload>>,
-    /// Everything else: path and (gunzipped) body.
-    others: Mutex<Vec<(String, Vec<u8>)>>,
-}
-
-impl Intake {
-    fn spans(&self) -> Vec<pb::Span> {
-        self.payloads
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(|p| &p.tracer_payloads)
-            .flat_map(|t| &t.chunks)
-            .flat_map(|c| c.spans.clone())
-            .collect()
-    }
-}
-
 /// Trace agent → buffer → flusher → Datadog sink → fake intake, all on loopback ports.
 struct Pipeline {
     agent_url: String,
     flusher: Arc<Flusher<DatadogSink>>,
-    intake: Arc<Intake>,
+    intake: FakeIntake,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -78,14 +53,11 @@ impl Drop for Pipeline {
 
 impl Pipeline {
     async fn start(max_body_bytes: usize) -> Self {
-        let intake = Arc::new(Intake::default());
-        let intake_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let intake_addr = intake_listener.local_addr().unwrap();
-        let intake_task = tokio::spawn(serve_intake(intake_listener, intake.clone()));
+        let intake = FakeIntake::start().await;
 
         let env: BTreeMap<&str, String> = BTreeMap::from([
             ("DD_API_KEY", "e2e-key".to_owned()),
-            ("DD_APM_DD_URL", format!("http://{intake_addr}")),
+            ("DD_APM_DD_URL", intake.base().to_owned()),
             ("AWS_LAMBDA_FUNCTION_NAME", FUNCTION.to_owned()),
             ("AWS_REGION", "eu-west-1".to_owned()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
@@ -109,7 +81,7 @@ impl Pipeline {
             api_key: "e2e-key".to_owned(),
             trace_base: config.trace_intake_base(),
             telemetry_base: config.telemetry_intake_base(),
-            metrics_base: format!("http://{intake_addr}"),
+            metrics_base: intake.base().to_owned(),
             env: String::new(),
         });
         let tags = FunctionTags::new(&config, Some(ACCOUNT));
@@ -126,7 +98,7 @@ impl Pipeline {
             agent_url,
             flusher,
             intake,
-            tasks: vec![intake_task, agent_task],
+            tasks: vec![agent_task],
         }
     }
 
@@ -149,55 +121,6 @@ impl Pipeline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-async fn serve_intake(listener: TcpListener, intake: Arc<Intake>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let intake = intake.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let intake = intake.clone();
-                async move {
-                    let path = req.uri().path().to_owned();
-                    let gzip = req
-                        .headers()
-                        .get("content-encoding")
-                        .is_some_and(|v| v == "gzip");
-                    let body = req.into_body().collect().await.unwrap().to_bytes();
-                    let body = if gzip { gunzip(&body) } else { body.to_vec() };
-                    let status = if path == "/api/v0.2/traces" {
-                        match pb::AgentPayload::decode(body.as_slice()) {
-                            Ok(p) => {
-                                intake.payloads.lock().unwrap().push(p);
-                                202
-                            }
-                            Err(_) => 400,
-                        }
-                    } else {
-                        intake.others.lock().unwrap().push((path, body));
-                        202
-                    };
-                    let mut resp = http::Response::new(Full::new(Bytes::from_static(b"{}")));
-                    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                    Ok::<_, Infallible>(resp)
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-fn gunzip(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(body)
-        .read_to_end(&mut out)
-        .expect("the sink sends valid gzip");
-    out
 }
 
 /// The environment a tracer workload runs with, pointed at `agent_url`.
@@ -288,8 +211,8 @@ fn assert_same_spans(test_agent: &Value, intake: &[pb::Span]) {
 }
 
 /// The chunk-level fields the agent adds, for the one trace each workload sends.
-fn assert_chunk(intake: &Intake, lang: &str) {
-    let payloads = intake.payloads.lock().unwrap();
+fn assert_chunk(intake: &FakeIntake, lang: &str) {
+    let payloads = intake.agent_payloads();
     let tracer = payloads
         .iter()
         .flat_map(|p| &p.tracer_payloads)
@@ -455,16 +378,21 @@ async fn ddtrace_client_stats_reach_the_stats_intake() {
         .collect();
     assert_eq!(marks.len(), 2, "one mark per trace: {marks:?}");
     assert!(marks.contains(&"0"), "{marks:?}");
-    let others = pipeline.intake.others.lock().unwrap();
-    let stats: Vec<&Vec<u8>> = others
-        .iter()
-        .filter(|(path, _)| path == "/api/v0.2/stats")
-        .map(|(_, body)| body)
+    let stats: Vec<Vec<u8>> = pipeline
+        .intake
+        .accepted(intake::STATS)
+        .into_iter()
+        .map(|r| r.body)
         .collect();
     assert!(
         !stats.is_empty(),
         "no stats at the intake: {:?}",
-        others.iter().map(|o| &o.0).collect::<Vec<_>>()
+        pipeline
+            .intake
+            .requests()
+            .iter()
+            .map(|r| &r.path)
+            .collect::<Vec<_>>()
     );
     // The tracer's own aggregation made it through: its services are in the msgpack.
     let has = |needle: &[u8]| {
@@ -505,10 +433,7 @@ async fn ddtrace_function_through_the_extension_binary_on_the_local_platform() {
     let Some(python) = peers_tracer::python() else {
         return;
     };
-    let intake = Arc::new(Intake::default());
-    let intake_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let intake_addr = intake_listener.local_addr().unwrap();
-    let intake_task = tokio::spawn(serve_intake(intake_listener, intake.clone()));
+    let intake = FakeIntake::start().await;
     let agent_port = peers_tracer::free_port().to_string();
 
     let platform = ddlambda_platform::Platform::builder()
@@ -534,8 +459,8 @@ async fn ddtrace_function_through_the_extension_binary_on_the_local_platform() {
         .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
         // The extension, on free ports.
         .env("DD_API_KEY", "e2e-key")
-        .env("DD_APM_DD_URL", format!("http://{intake_addr}"))
-        .env("DD_DD_URL", format!("http://{intake_addr}"))
+        .env("DD_APM_DD_URL", intake.base())
+        .env("DD_DD_URL", intake.base())
         .env("DD_APM_RECEIVER_PORT", agent_port.as_str())
         .env("DD_DOGSTATSD_PORT", peers_tracer::free_port().to_string())
         .env(
@@ -563,7 +488,6 @@ async fn ddtrace_function_through_the_extension_binary_on_the_local_platform() {
     platform
         .shutdown(ddlambda_platform::ShutdownReason::Spindown)
         .await;
-    intake_task.abort();
 
     // The extension may add spans of its own (cold start); ours are the workload's.
     let spans: Vec<pb::Span> = intake

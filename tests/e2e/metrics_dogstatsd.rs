@@ -7,17 +7,13 @@
 //! The extension's parts run in-process, as the `datadog-agent` binary wires them.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ddlambda_extension::aggregate::metrics::MetricsAggregator;
-use ddlambda_extension::aggregate::metrics::sketches::proto::SketchPayload;
 use ddlambda_extension::buffer::{Buffer, Scope};
 use ddlambda_extension::config::Config;
 use ddlambda_extension::flush::enrich::FunctionTags;
@@ -26,22 +22,9 @@ use ddlambda_extension::flush::stats::Counters;
 use ddlambda_extension::flush::{Flusher, Trigger};
 use ddlambda_extension::intake::dogstatsd;
 use ddlambda_extension::sinks::datadog::{DatadogConfig, DatadogSink};
+use ddlambda_tests::intake::FakeIntake;
 use ddlambda_tests::peers_tracer;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use prost::Message;
-use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-
-/// What the loopback intake decoded.
-#[derive(Default)]
-struct Intake {
-    series: Mutex<Vec<Value>>,
-    sketches: Mutex<Vec<SketchPayload>>,
-    api_keys: Mutex<Vec<String>>,
-}
 
 /// One context as the intake saw it, points summed across intervals and requests.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -61,69 +44,67 @@ struct SeenSketch {
     bins: u32,
 }
 
-impl Intake {
-    /// `metric|sorted tags` → what arrived.
-    fn series(&self) -> BTreeMap<String, Seen> {
-        let mut out: BTreeMap<String, Seen> = BTreeMap::new();
-        for body in self.series.lock().unwrap().iter() {
-            for s in body["series"].as_array().unwrap() {
-                let mut tags: Vec<&str> = s["tags"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t.as_str().unwrap())
-                    .collect();
-                tags.sort_unstable();
-                let key = format!("{}|{}", s["metric"].as_str().unwrap(), tags.join(","));
-                let e = out.entry(key).or_default();
-                e.kind = s["type"].as_u64().unwrap();
-                for p in s["points"].as_array().unwrap() {
-                    e.value += p["value"].as_f64().unwrap();
-                    e.points += 1;
-                    e.timestamps.push(p["timestamp"].as_i64().unwrap());
-                }
+/// `metric|sorted tags` → what arrived.
+fn series(intake: &FakeIntake) -> BTreeMap<String, Seen> {
+    let mut out: BTreeMap<String, Seen> = BTreeMap::new();
+    for body in &intake.series() {
+        for s in body["series"].as_array().unwrap() {
+            let mut tags: Vec<&str> = s["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap())
+                .collect();
+            tags.sort_unstable();
+            let key = format!("{}|{}", s["metric"].as_str().unwrap(), tags.join(","));
+            let e = out.entry(key).or_default();
+            e.kind = s["type"].as_u64().unwrap();
+            for p in s["points"].as_array().unwrap() {
+                e.value += p["value"].as_f64().unwrap();
+                e.points += 1;
+                e.timestamps.push(p["timestamp"].as_i64().unwrap());
             }
         }
-        out
     }
+    out
+}
 
-    fn sketches(&self) -> BTreeMap<String, SeenSketch> {
-        let mut out: BTreeMap<String, SeenSketch> = BTreeMap::new();
-        for payload in self.sketches.lock().unwrap().iter() {
-            for s in &payload.sketches {
-                let mut tags = s.tags.clone();
-                tags.sort_unstable();
-                let e = out
-                    .entry(format!("{}|{}", s.metric, tags.join(",")))
-                    .or_insert(SeenSketch {
-                        min: f64::INFINITY,
-                        max: f64::NEG_INFINITY,
-                        ..SeenSketch::default()
-                    });
-                for d in &s.dogsketches {
-                    assert_eq!(d.k.len(), d.n.len(), "one count per bin key");
-                    assert_eq!(
-                        d.n.iter().map(|n| i64::from(*n)).sum::<i64>(),
-                        d.cnt,
-                        "bins hold every observation"
-                    );
-                    e.cnt += d.cnt;
-                    e.sum += d.sum;
-                    e.min = e.min.min(d.min);
-                    e.max = e.max.max(d.max);
-                    e.bins += u32::try_from(d.k.len()).unwrap();
-                }
+fn sketches(intake: &FakeIntake) -> BTreeMap<String, SeenSketch> {
+    let mut out: BTreeMap<String, SeenSketch> = BTreeMap::new();
+    for payload in &intake.sketches() {
+        for s in &payload.sketches {
+            let mut tags = s.tags.clone();
+            tags.sort_unstable();
+            let e = out
+                .entry(format!("{}|{}", s.metric, tags.join(",")))
+                .or_insert(SeenSketch {
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                    ..SeenSketch::default()
+                });
+            for d in &s.dogsketches {
+                assert_eq!(d.k.len(), d.n.len(), "one count per bin key");
+                assert_eq!(
+                    d.n.iter().map(|n| i64::from(*n)).sum::<i64>(),
+                    d.cnt,
+                    "bins hold every observation"
+                );
+                e.cnt += d.cnt;
+                e.sum += d.sum;
+                e.min = e.min.min(d.min);
+                e.max = e.max.max(d.max);
+                e.bins += u32::try_from(d.k.len()).unwrap();
             }
         }
-        out
     }
+    out
 }
 
 struct Pipeline {
     statsd: SocketAddr,
     metrics: Arc<MetricsAggregator>,
     flusher: Arc<Flusher<DatadogSink>>,
-    intake: Arc<Intake>,
+    intake: FakeIntake,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -135,14 +116,11 @@ impl Drop for Pipeline {
 
 impl Pipeline {
     async fn start() -> Self {
-        let intake = Arc::new(Intake::default());
-        let intake_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let intake_addr = intake_listener.local_addr().unwrap();
-        let intake_task = tokio::spawn(serve_intake(intake_listener, intake.clone()));
+        let intake = FakeIntake::start().await;
 
         let env: BTreeMap<&str, String> = BTreeMap::from([
             ("DD_API_KEY", "e2e-key".to_owned()),
-            ("DD_DD_URL", format!("http://{intake_addr}")),
+            ("DD_DD_URL", intake.base().to_owned()),
             ("AWS_LAMBDA_FUNCTION_NAME", "Metrics-E2E".to_owned()),
             ("AWS_REGION", "eu-west-1".to_owned()),
         ]);
@@ -179,7 +157,7 @@ impl Pipeline {
             metrics,
             flusher,
             intake,
-            tasks: vec![intake_task, listener_task],
+            tasks: vec![listener_task],
         }
     }
 
@@ -208,67 +186,6 @@ impl Pipeline {
             )
             .await;
     }
-}
-
-async fn serve_intake(listener: TcpListener, intake: Arc<Intake>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let intake = intake.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let intake = intake.clone();
-                async move {
-                    let path = req.uri().path().to_owned();
-                    let key = req
-                        .headers()
-                        .get("dd-api-key")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    intake.api_keys.lock().unwrap().push(key);
-                    let gzip = req
-                        .headers()
-                        .get("content-encoding")
-                        .is_some_and(|v| v == "gzip");
-                    let body = req.into_body().collect().await.unwrap().to_bytes();
-                    let body = if gzip { gunzip(&body) } else { body.to_vec() };
-                    let status = match path.as_str() {
-                        "/api/v2/series" => match serde_json::from_slice::<Value>(&body) {
-                            Ok(v) => {
-                                intake.series.lock().unwrap().push(v);
-                                202
-                            }
-                            Err(_) => 400,
-                        },
-                        "/api/beta/sketches" => match SketchPayload::decode(body.as_slice()) {
-                            Ok(p) => {
-                                intake.sketches.lock().unwrap().push(p);
-                                202
-                            }
-                            Err(_) => 400,
-                        },
-                        _ => 404,
-                    };
-                    let mut resp = http::Response::new(Full::new(Bytes::from_static(b"{}")));
-                    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                    Ok::<_, Infallible>(resp)
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-fn gunzip(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(body)
-        .read_to_end(&mut out)
-        .expect("the sink sends valid gzip");
-    out
 }
 
 /// The `datadog` 0.56 client's calls: one unbuffered client with a constant tag, one buffered
@@ -354,16 +271,9 @@ async fn the_python_client_wrapper_and_hand_written_datagrams_reach_the_intake_e
 
     p.flush().await;
     assert!(p.metrics.is_empty(), "a flush takes everything");
-    assert!(
-        p.intake
-            .api_keys
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|k| k == "e2e-key")
-    );
+    assert!(p.intake.requests().iter().all(|r| r.api_key == "e2e-key"));
 
-    let series = p.intake.series();
+    let series = series(&p.intake);
     let count = |key: &str| {
         let s = series
             .get(key)
@@ -406,7 +316,7 @@ async fn the_python_client_wrapper_and_hand_written_datagrams_reach_the_intake_e
     }
     assert!(!series.keys().any(|k| k.starts_with("hw.bad")));
 
-    let sketches = p.intake.sketches();
+    let sketches = sketches(&p.intake);
     let sketch = |key: &str| {
         sketches
             .get(key)

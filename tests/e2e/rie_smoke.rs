@@ -4,14 +4,11 @@
 //! Lambda would. Invoke once, SIGTERM the RIE, and check the extension registered, got INVOKE
 //! and SHUTDOWN, and exited inside the deadline.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use ddlambda_tests::http::request;
 use ddlambda_tests::platform::{ExtDir, fixture_ext, fixture_fn};
-use ddlambda_tests::{ChildGuard, bin_path, free_port, rie, target_dir, wait_until};
+use ddlambda_tests::rie::Rie;
+use ddlambda_tests::{bin_path, rie, target_dir};
 use serde_json::Value;
 
 /// The extension the smoke test runs: the fixture extension, which records what it sees.
@@ -29,57 +26,13 @@ struct RieRun {
 /// Runs `extension` (as `/opt/extensions/<name>`) and the fixture function under the RIE:
 /// one invocation, then SIGTERM.
 fn run_under_rie(rie: &Path, extension: &Path, name: &str, env: &[(&str, String)]) -> RieRun {
-    let opt = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(opt.path().join("extensions")).expect("mkdir");
-    std::fs::copy(extension, opt.path().join("extensions").join(name)).expect("copy extension");
-    let log_path = opt.path().join("rie.log");
-    let log = File::create(&log_path).expect("log file");
-    let (invoke_port, api_port) = (free_port(), free_port());
-    let script = format!(
-        "mount --bind '{}' /opt && exec '{}' --log-level debug --runtime-interface-emulator-address 127.0.0.1:{invoke_port} \
-         --runtime-api-address 127.0.0.1:{api_port} '{}'",
-        opt.path().display(),
-        rie.display(),
-        fixture_fn().display()
-    );
-    let mut cmd = Command::new("unshare");
-    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut guard = ChildGuard::spawn(&mut cmd).expect("start the RIE under unshare");
-    let addr = format!("127.0.0.1:{invoke_port}");
-    let ready = wait_until(Duration::from_secs(30), || {
-        std::net::TcpStream::connect(&addr).ok()
-    });
-    assert!(
-        ready.is_some(),
-        "the RIE never listened:\n{}",
-        std::fs::read_to_string(&log_path).unwrap_or_default()
-    );
-    let resp = request(
-        &addr,
-        "POST",
-        "/2015-03-31/functions/function/invocations",
-        &[("Content-Type", "application/json")],
-        br#"{"smoke": true}"#,
-        Some(Duration::from_secs(60)),
-    )
-    .expect("invoke through the RIE");
-    // SIGTERM: the RIE sends SHUTDOWN and gives extensions 2 s before SIGKILL.
-    let _ = Command::new("kill")
-        .args(["-TERM", &guard.id().to_string()])
-        .status();
-    let exited = wait_until(Duration::from_secs(20), || {
-        guard.0.try_wait().ok().flatten()
-    })
-    .is_some();
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut rie = Rie::start(rie, &fixture_fn(), &[(name, extension)], env);
+    let resp = rie
+        .invoke(br#"{"smoke": true}"#)
+        .expect("invoke through the RIE");
+    let exited = rie.terminate();
     RieRun {
-        log,
+        log: rie.log(),
         invoke_status: resp.status,
         invoke_body: resp.json(),
         exited,

@@ -59,16 +59,10 @@ fn ddtrace_pipeline_stats_are_forwarded() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             ext.flush(true).await;
-            let payloads = std::mem::take(&mut *ext.intake.payloads.lock().unwrap());
+            let (requests, payloads): (Vec<_>, Vec<_>) =
+                ext.intake.take_pipeline_stats().into_iter().unzip();
             assert!(!payloads.is_empty(), "no forwarded pipeline stats");
-            assert!(
-                ext.intake
-                    .api_keys
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .all(|k| k == "e2e-key")
-            );
+            assert!(requests.iter().all(|r| r.api_key == "e2e-key" && r.gzip));
             let points: Vec<_> = payloads
                 .iter()
                 .inspect(|p| {
@@ -98,8 +92,8 @@ fn ddtrace_pipeline_stats_are_forwarded() {
                     produce.hash
                 )
             );
-            let count = |p: &&&super::streams_moto::StatsPoint| {
-                super::streams_moto::sketch_count(&p.edge_latency)
+            let count = |p: &&&ddlambda_tests::intake::StatsPoint| {
+                ddlambda_tests::intake::sketch_count(&p.edge_latency)
             };
             assert_eq!(count(&produce) + count(&consume), 2.0);
         });

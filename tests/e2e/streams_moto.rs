@@ -11,18 +11,14 @@
 //! buckets are still open.
 
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
-use std::io::Read;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::primitives::Blob as KBlob;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
 use ddlambda::aws::{DataStreams, injection_counts};
 use ddlambda::extract::{Chain, InvocationInfo};
 use ddlambda::streams::{self, StreamsConfig};
@@ -37,51 +33,14 @@ use ddlambda_extension::flush::stats::Counters;
 use ddlambda_extension::flush::{Flusher, Trigger};
 use ddlambda_extension::intake::trace_agent::{self, TraceAgent, TraceAgentConfig};
 use ddlambda_extension::sinks::datadog::{DatadogConfig, DatadogSink};
-use ddlambda_tests::{ChildGuard, free_port, peers, wait_until};
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use serde::Deserialize;
+use ddlambda_tests::intake::{FakeIntake, sketch_count};
+use ddlambda_tests::moto::Moto;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 const REGION: &str = "us-east-1";
 const TRACE_ID: u64 = 0x1234_5678_9abc_def0;
 const TRACE_ID_HIGH: u64 = 0x6543_2100_0000_0000;
 const SPAN_ID: u64 = 4242;
-
-/// moto on a free loopback port, killed on drop.
-struct Moto {
-    _child: ChildGuard,
-    url: String,
-}
-
-impl Moto {
-    fn start() -> Option<Self> {
-        let moto = peers()?.venv_bin("aws", "moto_server");
-        if !moto.is_file() {
-            ddlambda_tests::missing_peer("moto_server (venv aws)");
-            return None;
-        }
-        let port = free_port();
-        let child = ChildGuard::spawn(
-            Command::new(moto)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-        .expect("start moto_server");
-        let addr = format!("127.0.0.1:{port}");
-        let up = wait_until(Duration::from_secs(60), || {
-            std::net::TcpStream::connect(&addr).ok()
-        });
-        assert!(up.is_some(), "moto did not listen on {addr} within 60 s");
-        Some(Self {
-            _child: child,
-            url: format!("http://{addr}"),
-        })
-    }
-}
 
 fn http_client() -> aws_sdk_sqs::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new().build_http()
@@ -103,124 +62,12 @@ macro_rules! client {
     }};
 }
 
-/// What the fake intake received on `/api/v0.1/pipeline_stats`.
-#[derive(Default)]
-pub(crate) struct Intake {
-    pub(crate) payloads: Mutex<Vec<Payload>>,
-    /// `DD-API-KEY` of each pipeline-stats request.
-    pub(crate) api_keys: Mutex<Vec<String>>,
-}
-
-/// A pipeline-stats payload in the tracers' schema (ours, or a tracer's forwarded).
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct Payload {
-    pub(crate) service: String,
-    #[serde(default)]
-    pub(crate) env: String,
-    pub(crate) lang: String,
-    pub(crate) stats: Vec<StatsBucket>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct StatsBucket {
-    pub(crate) start: u64,
-    pub(crate) duration: u64,
-    pub(crate) stats: Vec<StatsPoint>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct StatsPoint {
-    pub(crate) edge_tags: Vec<String>,
-    pub(crate) hash: u64,
-    pub(crate) parent_hash: u64,
-    pub(crate) pathway_latency: Bin,
-    pub(crate) edge_latency: Bin,
-    pub(crate) payload_size: Bin,
-}
-
-/// A msgpack `bin` (sketch protobuf bytes).
-pub(crate) struct Bin(Vec<u8>);
-
-impl<'de> Deserialize<'de> for Bin {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Bin;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("msgpack bin")
-            }
-            fn visit_bytes<E>(self, v: &[u8]) -> Result<Bin, E> {
-                Ok(Bin(v.to_vec()))
-            }
-        }
-        d.deserialize_bytes(V)
-    }
-}
-
-pub(crate) fn sketch_count(b: &Bin) -> f64 {
-    libdd_ddsketch::DDSketch::from_encoded(&b.0)
-        .expect("a DDSketch protobuf")
-        .count()
-}
-
-async fn serve_intake(listener: TcpListener, intake: Arc<Intake>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let intake = intake.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let intake = intake.clone();
-                async move {
-                    let path = req.uri().path().to_owned();
-                    let api_key = req
-                        .headers()
-                        .get("dd-api-key")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned();
-                    let gzip = req
-                        .headers()
-                        .get("content-encoding")
-                        .is_some_and(|v| v == "gzip");
-                    let body = req.into_body().collect().await.unwrap().to_bytes();
-                    let mut status = 202;
-                    if path == "/api/v0.1/pipeline_stats" {
-                        assert!(gzip, "pipeline stats must be gzip");
-                        let mut raw = Vec::new();
-                        flate2::read::GzDecoder::new(&body[..])
-                            .read_to_end(&mut raw)
-                            .expect("valid gzip");
-                        match rmp_serde::from_slice::<Payload>(&raw) {
-                            Ok(p) => {
-                                intake.payloads.lock().unwrap().push(p);
-                                intake.api_keys.lock().unwrap().push(api_key);
-                            }
-                            Err(_) => status = 400,
-                        }
-                    }
-                    let mut resp = http::Response::new(Full::new(Bytes::from_static(b"{}")));
-                    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                    Ok::<_, Infallible>(resp)
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
 /// The extension's trace agent with the data-streams aggregator, its flusher and Datadog sink,
 /// and the fake intake, in-process on loopback ports.
 pub(crate) struct Extension {
     pub(crate) agent_addr: String,
     flusher: Arc<Flusher<DatadogSink>>,
-    pub(crate) intake: Arc<Intake>,
+    pub(crate) intake: FakeIntake,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -232,13 +79,10 @@ impl Drop for Extension {
 
 impl Extension {
     pub(crate) async fn start() -> Self {
-        let intake = Arc::new(Intake::default());
-        let intake_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let intake_addr = intake_listener.local_addr().unwrap();
-        let intake_task = tokio::spawn(serve_intake(intake_listener, intake.clone()));
+        let intake = FakeIntake::start().await;
         let env: BTreeMap<&str, String> = BTreeMap::from([
             ("DD_API_KEY", "e2e-key".to_owned()),
-            ("DD_APM_DD_URL", format!("http://{intake_addr}")),
+            ("DD_APM_DD_URL", intake.base().to_owned()),
             ("AWS_LAMBDA_FUNCTION_NAME", "streams-e2e".to_owned()),
             ("AWS_REGION", REGION.to_owned()),
         ]);
@@ -259,7 +103,7 @@ impl Extension {
             api_key: "e2e-key".to_owned(),
             trace_base: config.trace_intake_base(),
             telemetry_base: config.telemetry_intake_base(),
-            metrics_base: format!("http://{intake_addr}"),
+            metrics_base: intake.base().to_owned(),
             env: String::new(),
         });
         let flusher = Flusher::new(
@@ -274,7 +118,7 @@ impl Extension {
             agent_addr,
             flusher: Arc::new(flusher),
             intake,
-            tasks: vec![intake_task, agent_task],
+            tasks: vec![agent_task],
         }
     }
 
@@ -677,16 +521,16 @@ async fn run(moto: Moto) {
     // An end-of-invocation flush sends only finished buckets; SHUTDOWN sends the open ones.
     ext.flush(false).await;
     ext.flush(true).await;
-    let payloads = std::mem::take(&mut *ext.intake.payloads.lock().unwrap());
+    let (requests, payloads): (Vec<_>, Vec<_>) =
+        ext.intake.take_pipeline_stats().into_iter().unzip();
     assert!(!payloads.is_empty(), "no pipeline stats reached the intake");
     assert!(
-        ext.intake
-            .api_keys
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|k| k == "e2e-key"),
+        requests.iter().all(|r| r.api_key == "e2e-key"),
         "DD-API-KEY on every pipeline-stats request"
+    );
+    assert!(
+        requests.iter().all(|r| r.gzip),
+        "pipeline stats must be gzip"
     );
     let mut got: HashMap<(u64, u64, Vec<String>), [f64; 3]> = HashMap::new();
     for p in &payloads {
@@ -723,5 +567,5 @@ async fn run(moto: Moto) {
     assert_eq!(total, 22.0);
     // Nothing is left behind.
     ext.flush(true).await;
-    assert!(ext.intake.payloads.lock().unwrap().is_empty());
+    assert!(ext.intake.take_pipeline_stats().is_empty());
 }

@@ -22,21 +22,7 @@ struct Oracle {
 impl Oracle {
     /// `None` (with a loud message) when the tracer venv is absent and peers are optional.
     fn start() -> Option<Self> {
-        let peers = std::env::var_os("DDLAMBDA_PEERS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.peers"));
-        let python = peers.join("tracer/bin/python");
-        if !python.exists() {
-            let msg = format!(
-                "ddtrace venv not found at {} (run tests/peers/install)",
-                python.display()
-            );
-            if std::env::var("DDLAMBDA_REQUIRE_PEERS").as_deref() == Ok("1") {
-                panic!("{msg}");
-            }
-            eprintln!("!!! SKIPPING data-streams vectors: {msg}");
-            return None;
-        }
+        let python = ddlambda_tests::peers_tracer::python()?;
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/dsm_oracle.py");
         let mut child = Command::new(python)
             .arg(script)
@@ -204,26 +190,13 @@ fn checkpoints_match_ddtrace_root_and_chained() {
     assert!(compared >= 40);
 }
 
-/// The `ddlambda pathway` CLI, next to this test binary in the target directory.
-fn cli() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("ddlambda");
-    bin.exists().then_some(bin)
-}
-
 #[test]
 fn cli_matches_ddtrace() {
     let Some(mut oracle) = Oracle::start() else {
         return;
     };
-    let Some(bin) = cli() else {
-        let msg = "the ddlambda binary is not built (cargo build --workspace --bins)";
-        if std::env::var("DDLAMBDA_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("{msg}");
-        }
-        eprintln!("!!! SKIPPING ddlambda pathway CLI vectors: {msg}");
-        return;
-    };
+    // Built on demand when missing, so the CLI vectors never skip.
+    let bin = ddlambda_tests::bin_path("ddlambda");
     let seed = seed();
     eprintln!("ddlambda pathway CLI vectors: DDLAMBDA_DSM_SEED={seed}");
     let mut rng = Rng(seed);

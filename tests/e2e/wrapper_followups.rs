@@ -3,11 +3,11 @@
 //! answers with continues the trace from its `aws.lambda` span, as the span the agent received
 //! says.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use ddlambda_tests::bin_path;
 use ddlambda_tests::peers_tracer::TestAgent;
-use ddlambda_tests::{ChildGuard, bin_path, free_port, http, wait_until};
+use ddlambda_tests::rie::Rie;
 use serde_json::{Value, json};
 
 #[test]
@@ -25,37 +25,21 @@ fn producer_under_the_rie_injects_its_aws_lambda_context() {
         "build the examples first: {}",
         function.display()
     );
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut cmd = Command::new(rie);
-    cmd.arg("--runtime-interface-emulator-address")
-        .arg(&addr)
-        .arg("--runtime-api-address")
-        .arg(format!("127.0.0.1:{}", free_port()))
-        .arg(&function)
-        .env("DD_TRACE_AGENT_URL", agent.url())
-        .env("DD_SERVICE", "orders-producer")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _rie = ChildGuard::spawn(&mut cmd).expect("the RIE starts");
-
+    let rie = Rie::start(
+        &rie,
+        &function,
+        &[],
+        &[
+            ("DD_TRACE_AGENT_URL", agent.url()),
+            ("DD_SERVICE", "orders-producer".to_owned()),
+        ],
+    );
     let body = json!({
         "queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
         "message": "{\"order\": 1}",
     })
     .to_string();
-    let response = wait_until(Duration::from_secs(60), || {
-        http::request(
-            &addr,
-            "POST",
-            "/2015-03-31/functions/function/invocations",
-            &[("Content-Type", "application/json")],
-            body.as_bytes(),
-            Some(Duration::from_secs(30)),
-        )
-        .ok()
-    })
-    .expect("the RIE answers the invocation");
+    let response = rie.invoke_when_ready(body.as_bytes());
     assert_eq!(
         response.status,
         200,

@@ -3,11 +3,11 @@
 //! directly): the flushed aws.lambda span is a child of the producer's span, with the inferred
 //! aws.sqs span between them.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ddlambda_tests::peers_tracer::TestAgent;
-use ddlambda_tests::{ChildGuard, bin_path, free_port, http, wait_until};
+use ddlambda_tests::rie::Rie;
+use ddlambda_tests::{bin_path, free_port, wait_until};
 use serde_json::{Value, json};
 
 const PRODUCER_TRACE: u64 = 5_500_000_000_000_000_001;
@@ -45,34 +45,16 @@ fn sqs_consumer_under_the_rie_continues_the_producer_trace() {
         "build the examples first: {}",
         function.display()
     );
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut cmd = Command::new(rie);
-    cmd.arg("--runtime-interface-emulator-address")
-        .arg(&addr)
-        .arg("--runtime-api-address")
-        .arg(format!("127.0.0.1:{}", free_port()))
-        .arg(&function)
-        .env("DD_TRACE_AGENT_URL", agent.url())
-        .env("DD_SERVICE", "orders-consumer")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _rie = ChildGuard::spawn(&mut cmd).expect("the RIE starts");
-
-    let body = sqs_event().to_string();
-    let response = wait_until(Duration::from_secs(60), || {
-        http::request(
-            &addr,
-            "POST",
-            "/2015-03-31/functions/function/invocations",
-            &[("Content-Type", "application/json")],
-            body.as_bytes(),
-            Some(Duration::from_secs(30)),
-        )
-        .ok()
-    })
-    .expect("the RIE answers the invocation");
+    let rie = Rie::start(
+        &rie,
+        &function,
+        &[],
+        &[
+            ("DD_TRACE_AGENT_URL", agent.url()),
+            ("DD_SERVICE", "orders-consumer".to_owned()),
+        ],
+    );
+    let response = rie.invoke_when_ready(sqs_event().to_string().as_bytes());
     assert_eq!(
         response.status,
         200,
@@ -132,52 +114,26 @@ fn without_an_agent_spans_are_json_lines_on_stdout() {
         "build the examples first: {}",
         function.display()
     );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let stdout = dir.path().join("stdout.log");
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut cmd = Command::new(rie);
-    cmd.arg("--runtime-interface-emulator-address")
-        .arg(&addr)
-        .arg("--runtime-api-address")
-        .arg(format!("127.0.0.1:{}", free_port()))
-        .arg(&function)
+    let rie = Rie::start(
+        &rie,
+        &function,
+        &[],
         // Nothing listens there: the hello fails and spans go to stdout.
-        .env(
+        &[(
             "DD_TRACE_AGENT_URL",
             format!("http://127.0.0.1:{}", free_port()),
-        )
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout).expect("stdout file"))
-        .stderr(Stdio::null());
-    let _rie = ChildGuard::spawn(&mut cmd).expect("the RIE starts");
-    let body = sqs_event().to_string();
-    let response = wait_until(Duration::from_secs(60), || {
-        http::request(
-            &addr,
-            "POST",
-            "/2015-03-31/functions/function/invocations",
-            &[("Content-Type", "application/json")],
-            body.as_bytes(),
-            Some(Duration::from_secs(30)),
-        )
-        .ok()
-    })
-    .expect("the RIE answers the invocation");
+        )],
+    );
+    let response = rie.invoke_when_ready(sqs_event().to_string().as_bytes());
     assert_eq!(response.status, 200);
 
     let line = wait_until(Duration::from_secs(30), || {
-        let text = std::fs::read_to_string(&stdout).unwrap_or_default();
-        text.lines()
+        rie.log()
+            .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .find(|v| v.get("traces").is_some())
     })
-    .unwrap_or_else(|| {
-        panic!(
-            "no traces line on stdout:\n{}",
-            std::fs::read_to_string(&stdout).unwrap_or_default()
-        )
-    });
+    .unwrap_or_else(|| panic!("no traces line on stdout:\n{}", rie.log()));
     let spans = line["traces"][0].as_array().expect("one trace of spans");
     let lambda = spans
         .iter()

@@ -13,19 +13,12 @@ pub fn repo_root() -> PathBuf {
     crate::workspace_root()
 }
 
-/// A program from a peers venv (`$DDLAMBDA_PEERS_DIR/<venv>/bin/<name>`, `.peers` by default),
-/// or `None` when it is absent, after [`crate::missing_peer`] (which panics instead when the
-/// test command requires peers, so a missing peer cannot pass as a skip).
+/// A program from a peers venv (`<peers_dir>/<venv>/bin/<name>`), or `None` when it is absent,
+/// after [`crate::missing_peer`] (which panics instead when the test command requires peers, so
+/// a missing peer cannot pass as a skip).
 pub fn peer_program(venv: &str, name: &str) -> Option<PathBuf> {
-    let peers = std::env::var_os("DDLAMBDA_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".peers"));
-    let program = peers.join(venv).join("bin").join(name);
-    if program.is_file() {
-        return Some(program);
-    }
-    crate::missing_peer(&program.display().to_string());
-    None
+    let program = crate::peers_dir().join(venv).join("bin").join(name);
+    crate::require_peer(name, program)
 }
 
 /// Kills the child's whole process group (it leads its own) unless it has already exited,

@@ -4,8 +4,11 @@
 
 pub mod command;
 pub mod http;
+pub mod intake;
+pub mod moto;
 pub mod peers_tracer;
 pub mod platform;
+pub mod rie;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -61,6 +64,30 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
+/// Where `tests/peers/install` put the real peers: `DDLAMBDA_PEERS_DIR` (always set by
+/// `tests/run`), else the installer's default `${XDG_CACHE_HOME:-$HOME/.cache}/ddlambda/peers`.
+pub fn peers_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DDLAMBDA_PEERS_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| workspace_root().join(".cache"));
+    cache.join("ddlambda").join("peers")
+}
+
+/// `path` if it exists; otherwise reports `what` as a [`missing_peer`] (a panic under
+/// `DDLAMBDA_REQUIRE_PEERS=1`) and returns `None` so the caller skips.
+pub fn require_peer(what: &str, path: PathBuf) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
+    }
+    missing_peer(&format!("{what} at {}", path.display()));
+    None
+}
+
 /// The installed real peers (`tests/peers/install`).
 #[derive(Clone, Debug)]
 pub struct Peers {
@@ -93,13 +120,10 @@ pub fn missing_peer(what: &str) {
     eprintln!("\n!!!!!!!! SKIPPING: {msg} !!!!!!!!\n");
 }
 
-/// The peers, or `None` (after [`missing_peer`]) when `DDLAMBDA_PEERS_DIR` is not a directory.
+/// The peers, or `None` (after [`missing_peer`]) when [`peers_dir`] is not a directory.
 pub fn peers() -> Option<Peers> {
-    let dir = std::env::var_os("DDLAMBDA_PEERS_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.is_dir());
-    let Some(dir) = dir else {
-        missing_peer("DDLAMBDA_PEERS_DIR");
+    let Some(dir) = Some(peers_dir()).filter(|d| d.is_dir()) else {
+        missing_peer("the peers directory (DDLAMBDA_PEERS_DIR)");
         return None;
     };
     let rie = std::env::var_os("DDLAMBDA_RIE")

@@ -3,34 +3,12 @@
 //! `DDLAMBDA_REQUIRE_PEERS=1`, skip loudly otherwise) and processes killed by PID on drop.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where `tests/peers/install` put the peers: `DDLAMBDA_PEERS_DIR`, else `<repo>/.peers`.
-pub fn peers_dir() -> PathBuf {
-    std::env::var_os("DDLAMBDA_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.peers"))
-}
-
-/// `path` if it exists. Otherwise panics when peers are required, or says loudly that the
-/// calling test is skipped and returns `None`.
-pub fn require(what: &str, path: PathBuf) -> Option<PathBuf> {
-    if path.exists() {
-        return Some(path);
-    }
-    let message = format!(
-        "peer {what} not found at {} (run tests/peers/install)",
-        path.display()
-    );
-    if std::env::var("DDLAMBDA_REQUIRE_PEERS").as_deref() == Ok("1") {
-        panic!("{message}");
-    }
-    eprintln!("!!!!! SKIPPED: {message} !!!!!");
-    None
-}
+pub use crate::{ChildGuard, free_port, peers_dir, require_peer as require};
 
 /// The `tracer` venv's Python, with ddtrace 4.16.0.
 pub fn python() -> Option<PathBuf> {
@@ -50,24 +28,6 @@ pub fn node_modules() -> Option<PathBuf> {
 /// The recorded payloads and the workloads that produced them.
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/payloads")
-}
-
-/// A child process killed (by its PID) and reaped when dropped.
-pub struct ChildGuard(pub Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A free loopback port. Another process may take it before it is used; callers bind soon.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// Runs a tracer workload to completion (bounded), returning its stderr on failure.

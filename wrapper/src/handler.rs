@@ -23,7 +23,10 @@
 //!
 //! The choice between 2 and 3 is made at compile time by autoref specialization on the
 //! concrete payload type, so no bound is imposed on `T`. Errors are described the same way:
-//! `Display`/`Debug` when the error type has them, its type name otherwise.
+//! `Display`/`Debug` when the error type has them, its type name otherwise; and responses:
+//! a `Serialize` response is read for its top-level `statusCode` only (nothing else is
+//! serialized), which becomes `http.status_code` for HTTP triggers
+//! ([`Invocation::respond`]).
 //!
 //! # Panics
 //!
@@ -43,6 +46,7 @@ use futures_util::FutureExt as _;
 use serde_json::Value;
 use tracing::Instrument as _;
 
+use crate::spans::status::{Status, status_of};
 use crate::spans::{ErrorInfo, Invocation, RuntimeInfo, TraceIds};
 use crate::tracer::Tracer;
 
@@ -220,6 +224,26 @@ pub mod __private {
         }
     }
 
+    pub struct Response<'a, R>(pub &'a R);
+
+    pub trait ResponseStatus {
+        fn __ddlambda_status(&self) -> Option<Status>;
+    }
+    impl<R: serde::Serialize> ResponseStatus for &Response<'_, R> {
+        fn __ddlambda_status(&self) -> Option<Status> {
+            Some(status_of(self.0))
+        }
+    }
+
+    pub trait ResponseOpaque {
+        fn __ddlambda_status(&self) -> Option<Status>;
+    }
+    impl<R> ResponseOpaque for Response<'_, R> {
+        fn __ddlambda_status(&self) -> Option<Status> {
+            None
+        }
+    }
+
     pub struct ErrorRef<'a, E>(pub &'a E);
 
     pub trait DescribeDisplay {
@@ -304,9 +328,12 @@ pub mod __private {
             }
         }
 
-        /// The handler returned `Ok`.
-        pub fn ok(self) {
+        /// The handler returned `Ok` with a response of this status, if it could be read.
+        pub fn ok(self, status: Option<Status>) {
             self.invocation.end();
+            if let Some(status) = status {
+                self.invocation.respond(status);
+            }
             self.done();
         }
 

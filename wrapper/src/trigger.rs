@@ -53,27 +53,65 @@ pub enum ApiGatewayKind {
     WebSocket,
 }
 
+/// The values of several keys of a JSON object, in one pass. A `BTreeMap` look-up calls
+/// `memcmp` for every key it passes; this compares only keys of the right length.
+fn get_many<'a, const N: usize>(
+    obj: &'a serde_json::Map<String, Value>,
+    keys: [&str; N],
+) -> [Option<&'a Value>; N] {
+    let mut found = [None; N];
+    for (k, v) in obj {
+        if let Some(i) = keys.iter().position(|key| key.len() == k.len() && key == k) {
+            found[i] = Some(v);
+        }
+    }
+    found
+}
+
+/// The second dot-separated label of a domain name (`<id>.lambda-url.<region>.on.aws`).
+fn second_label(domain: &str) -> Option<&str> {
+    let rest = &domain[memchr::memchr(b'.', domain.as_bytes())? + 1..];
+    Some(match memchr::memchr(b'.', rest.as_bytes()) {
+        Some(end) => &rest[..end],
+        None => rest,
+    })
+}
+
 /// What one pass over an event's top-level keys tells: its source, and which of the keys the
 /// carrier dispatch asks about are there (looking each up in the map again costs more than
 /// the pass).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Shape {
+pub(crate) struct Shape<'a> {
     /// The event source.
     pub(crate) source: EventSource,
     /// A `request` key (AppSync).
     pub(crate) has_request: bool,
-    /// A `headers` or `multiValueHeaders` key (HTTP).
-    pub(crate) has_headers: bool,
+    /// `requestContext`, whatever its type.
+    pub(crate) request_context: Option<&'a Value>,
+    /// `headers`, whatever its type.
+    pub(crate) headers: Option<&'a Value>,
+    /// `multiValueHeaders`, whatever its type.
+    pub(crate) multi_value_headers: Option<&'a Value>,
 }
 
-impl Shape {
+impl<'a> Shape<'a> {
     /// The shape of `event`.
-    pub(crate) fn of(event: &Value) -> Self {
+    pub(crate) fn of(event: &'a Value) -> Self {
         let mut top = TopLevel::default();
+        let mut shape = Self {
+            source: EventSource::Unknown,
+            has_request: false,
+            request_context: None,
+            headers: None,
+            multi_value_headers: None,
+        };
         if let Some(obj) = event.as_object() {
             for (key, value) in obj {
                 match TopLevelKey::of(key) {
-                    Some(TopLevelKey::RequestContext) => top.request_context = value.as_object(),
+                    Some(TopLevelKey::RequestContext) => {
+                        top.request_context = value.as_object();
+                        shape.request_context = Some(value);
+                    }
                     Some(TopLevelKey::Awslogs) => top.awslogs = Some(value),
                     Some(TopLevelKey::DetailType) => top.detail_type = Some(value),
                     Some(TopLevelKey::Detail) => top.detail = Some(value),
@@ -82,22 +120,17 @@ impl Shape {
                     Some(TopLevelKey::RouteKey) => top.route_key = true,
                     Some(TopLevelKey::Records) => top.records = Some(value),
                     Some(TopLevelKey::StepFunctions) => top.maybe_step_functions = true,
-                    Some(TopLevelKey::Request) => top.has_request = true,
-                    Some(TopLevelKey::Headers) => top.has_headers = true,
+                    Some(TopLevelKey::Request) => shape.has_request = true,
+                    Some(TopLevelKey::Headers) => shape.headers = Some(value),
+                    Some(TopLevelKey::MultiValueHeaders) => shape.multi_value_headers = Some(value),
                     None => {}
                 }
             }
         }
-        let source = if event.is_object() {
-            EventSource::from_fields(event, &top)
-        } else {
-            EventSource::Unknown
-        };
-        Self {
-            source,
-            has_request: top.has_request,
-            has_headers: top.has_headers,
+        if event.is_object() {
+            shape.source = EventSource::from_fields(event, &top);
         }
+        shape
     }
 }
 
@@ -113,8 +146,6 @@ struct TopLevel<'a> {
     route_key: bool,
     records: Option<&'a Value>,
     maybe_step_functions: bool,
-    has_request: bool,
-    has_headers: bool,
 }
 
 /// The top-level keys event-source detection and the carrier dispatch read.
@@ -131,8 +162,8 @@ enum TopLevelKey {
     /// `Payload`, `Execution` or `_datadog`.
     StepFunctions,
     Request,
-    /// `headers` or `multiValueHeaders`.
     Headers,
+    MultiValueHeaders,
 }
 
 impl TopLevelKey {
@@ -154,7 +185,7 @@ impl TopLevelKey {
             (8, b'_') => (Self::StepFunctions, "_datadog"),
             (7, b'r') => (Self::Request, "request"),
             (7, b'h') => (Self::Headers, "headers"),
-            (17, b'm') => (Self::Headers, "multiValueHeaders"),
+            (17, b'm') => (Self::MultiValueHeaders, "multiValueHeaders"),
             _ => return None,
         };
         (key == name).then_some(candidate)
@@ -182,13 +213,14 @@ impl EventSource {
             ..
         } = *top;
         let mut source = Self::Unknown;
-        if let Some(rc) = request_context
-            && truthy(rc.get("stage"))
-        {
-            if rc
-                .get("domainName")
+        let [stage, domain_name, message_direction, elb] = match request_context {
+            Some(rc) => get_many(rc, ["stage", "domainName", "messageDirection", "elb"]),
+            None => [None; 4],
+        };
+        if truthy(stage) {
+            if domain_name
                 .and_then(Value::as_str)
-                .is_some_and(|d| d.split('.').nth(1) == Some("lambda-url"))
+                .is_some_and(|d| second_label(d) == Some("lambda-url"))
             {
                 return Self::FunctionUrl;
             }
@@ -199,12 +231,12 @@ impl EventSource {
             if route_key {
                 kind = ApiGatewayKind::Http;
             }
-            if truthy(rc.get("messageDirection")) {
+            if truthy(message_direction) {
                 kind = ApiGatewayKind::WebSocket;
             }
             source = Self::ApiGateway(kind);
         }
-        if request_context.is_some_and(|rc| truthy(rc.get("elb"))) {
+        if truthy(elb) {
             source = Self::Alb;
         }
         if truthy(awslogs) {
@@ -500,6 +532,21 @@ pub(crate) fn truthy(v: Option<&Value>) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn second_labels() {
+        for domain in [
+            "a.lambda-url.us-east-1.on.aws",
+            "a.b",
+            "a.",
+            "a",
+            "",
+            ".b.c",
+            "a..b",
+        ] {
+            assert_eq!(second_label(domain), domain.split('.').nth(1), "{domain:?}");
+        }
+    }
 
     #[test]
     fn detects_sources() {

@@ -239,3 +239,56 @@ async fn tracing_spans_become_children_of_aws_lambda() {
     assert_eq!(inner.error, 1);
     assert_eq!(inner.meta["error.message"], "connection reset");
 }
+
+/// `dd.trace_id` values recorded on spans.
+#[derive(Clone, Default)]
+struct RecordedTraceIds(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RecordedTraceIds {
+    fn on_record(
+        &self,
+        _id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        values.record(&mut self.clone());
+    }
+}
+
+impl tracing::field::Visit for RecordedTraceIds {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "dd.trace_id" {
+            self.0.lock().unwrap().push(value);
+        }
+    }
+    fn record_debug(&mut self, _field: &tracing::field::Field, _value: &dyn std::fmt::Debug) {}
+}
+
+/// The background resolution races the handler handing over its span: the trace id reaches
+/// the span whichever comes first (many rounds, to hit the window between the two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_id_reaches_the_log_span_whoever_resolves_first() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let agent = FakeAgent::start(true).await;
+    let config = Config {
+        agent_addr: agent.addr.clone(),
+        resolve_after: Some(std::time::Duration::ZERO),
+        ..Config::default()
+    };
+    let tracer = Tracer::new(config, Chain::new(), StreamsConfig::from_env());
+    let recorded = RecordedTraceIds::default();
+    let subscriber = tracing_subscriber::registry().with(recorded.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    for round in 0..2000 {
+        let invocation = Invocation::start(&tracer, EventInput::None, runtime("req-race"));
+        let span = tracing::info_span!("aws.lambda", dd.trace_id = tracing::field::Empty);
+        invocation.correlate(span);
+        let trace_id = invocation.ids().trace_id;
+        assert!(
+            recorded.0.lock().unwrap().contains(&trace_id),
+            "round {round}: dd.trace_id {trace_id} not recorded"
+        );
+        invocation.finish();
+    }
+}

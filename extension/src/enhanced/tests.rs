@@ -242,6 +242,26 @@ fn an_out_of_memory_line_in_a_function_log_record_counts() {
     assert_eq!(f.metrics()["out_of_memory"].1, 1.0);
 }
 
+/// The path the extension runs: the Telemetry receiver's parsing keeps only the OOM lines,
+/// reduced, and the observer still counts them.
+#[test]
+fn out_of_memory_lines_survive_the_receivers_reduction() {
+    let f = fixture(true);
+    f.telemetry.invoke("r11");
+    let batch = br#"[
+        {"time":"2026-11-23T10:01:00.400Z","type":"function","record":"working..."},
+        {"time":"2026-11-23T10:01:00.500Z","type":"function","record":"memory allocation of 1073741824 bytes failed\n"}
+    ]"#;
+    let records = crate::lifecycle::telemetry::parse_batch(batch);
+    assert_eq!(records.len(), 1);
+    for r in &records {
+        f.telemetry.on_platform_record(&r.raw);
+    }
+    let m = f.metrics();
+    assert_eq!(m["out_of_memory"].1, 1.0);
+    assert!(m["out_of_memory"].0.contains(&"cold_start:true".to_owned()));
+}
+
 #[test]
 fn memory_equality_alone_detects_out_of_memory() {
     let f = fixture(true);

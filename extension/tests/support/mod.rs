@@ -88,6 +88,8 @@ struct ApiState {
     queue: VecDeque<Value>,
     calls: Vec<(Instant, Call)>,
     destination: Option<String>,
+    /// The record types of the Telemetry subscription.
+    subscribed_types: Vec<String>,
 }
 
 /// A scripted Extensions API (register, `/next` long-poll, Telemetry subscribe).
@@ -146,6 +148,12 @@ impl FakeLambda {
                         let mut st = state.lock().unwrap();
                         st.calls.push((now, Call::Subscribe(dest.clone())));
                         st.destination = Some(dest);
+                        st.subscribed_types = v["types"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|t| t.as_str().map(str::to_owned))
+                            .collect();
                         reply(200, "OK")
                     }
                     "/2020-01-01/extension/event/next" => {
@@ -226,6 +234,11 @@ impl FakeLambda {
             assert!(Instant::now() < deadline, "extension never subscribed");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// The record types the extension subscribed to (empty before it did).
+    pub fn subscribed_types(&self) -> Vec<String> {
+        self.state.lock().unwrap().subscribed_types.clone()
     }
 
     /// Posts a batch of records to the subscribed destination; returns the HTTP status.
@@ -561,7 +574,11 @@ pub fn trace(trace_id: u64, n: usize) -> Vec<ddlambda_wire::Span> {
             trace_id,
             span_id: trace_id * 1000 + i + 1,
             parent_id: if i == 0 { 0 } else { trace_id * 1000 + 1 },
-            start: 1_700_000_000_000_000_000,
+            // Now, as a tracer's would be: the extension attributes spans without a request id
+            // to an invocation by their start time.
+            start: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64),
             duration: 1000,
             ..Default::default()
         })

@@ -12,7 +12,8 @@ use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType, parse_macro_input};
 
 /// Traces a Lambda handler: `aws.lambda`, inferred spans, span links, error tags on `Err` or
-/// panic (the panic is re-raised). The signature is unchanged.
+/// panic (the panic is re-raised), `http.status_code` from the response's `statusCode` for
+/// API Gateway, ALB and function URL triggers. The signature is unchanged.
 ///
 /// ```ignore
 /// #[ddlambda::handler]
@@ -105,6 +106,7 @@ fn expand(attr: TokenStream2, function: ItemFn) -> syn::Result<TokenStream2> {
             #[allow(unused_imports)]
             use ::ddlambda::__private::{
                 DescribeAny as _, DescribeDisplay as _, PayloadJson as _, PayloadOpaque as _,
+                ResponseOpaque as _, ResponseStatus as _,
             };
             #check_event
             #[allow(clippy::needless_borrow)]
@@ -124,7 +126,10 @@ fn expand(attr: TokenStream2, function: ItemFn) -> syn::Result<TokenStream2> {
                 ::core::result::Result::Ok(result) => {
                     match ::ddlambda::__private::HandlerResult::into_result(result) {
                         ::core::result::Result::Ok(value) => {
-                            #call.ok();
+                            #[allow(clippy::needless_borrow)]
+                            let status =
+                                (&&::ddlambda::__private::Response(&value)).__ddlambda_status();
+                            #call.ok(status);
                             ::ddlambda::__private::HandlerResult::from_result(
                                 ::core::result::Result::Ok(value),
                             )

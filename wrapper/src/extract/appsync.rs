@@ -11,5 +11,9 @@ pub(crate) fn extract(event: &Value, env: &Env<'_>) -> Option<SpanContext> {
     if !request.contains_key("headers") {
         return None;
     }
-    super::http::extract_headers(event.get("request")?, env)
+    super::http::headers_context(
+        request.get("headers"),
+        request.get("multiValueHeaders"),
+        env,
+    )
 }

@@ -15,21 +15,25 @@ use crate::trigger::{ApiGatewayKind, EventSource, truthy};
 const AUTHORIZING_REQUEST_ID: &str = "x-datadog-authorizing-requestid";
 
 /// Authorizer context first (if decoding is on), then `headers` / `multiValueHeaders`.
-pub(crate) fn extract(event: &Value, env: &Env<'_>) -> Option<SpanContext> {
-    if env.decode_authorizer_context {
-        let http_api = env.source == EventSource::ApiGateway(ApiGatewayKind::Http);
-        if let Some(ctx) = authorizer_context(event, http_api, env) {
-            return Some(ctx);
-        }
+pub(crate) fn extract(env: &Env<'_>) -> Option<SpanContext> {
+    if env.decode_authorizer_context
+        && let Some(ctx) = authorizer_context(env)
+    {
+        return Some(ctx);
     }
-    extract_headers(event, env)
+    headers_context(env.shape.headers, env.shape.multi_value_headers, env)
 }
 
-/// The request headers only (AppSync's `request` uses this, without authorizer data).
-pub(crate) fn extract_headers(event: &Value, env: &Env<'_>) -> Option<SpanContext> {
-    let headers = match event.get("headers").and_then(Value::as_object) {
+/// The context in request headers: `headers` if it is a non-empty object, else the first value
+/// of each `multiValueHeaders` entry. AppSync's `request` uses this too, without authorizer data.
+pub(crate) fn headers_context(
+    headers: Option<&Value>,
+    multi_value_headers: Option<&Value>,
+    env: &Env<'_>,
+) -> Option<SpanContext> {
+    let headers = match headers.and_then(Value::as_object) {
         Some(single) if !single.is_empty() => HeaderSet::from_map(single),
-        _ => HeaderSet::from_multi_value(event.get("multiValueHeaders")?.as_object()?),
+        _ => HeaderSet::from_multi_value(multi_value_headers?.as_object()?),
     };
     usable(env.propagator.extract_set(&headers))
 }
@@ -62,8 +66,9 @@ pub fn resolve_headers(event: &Value) -> Option<Map<String, Value>> {
 /// The `_datadog` context a traced Lambda authorizer returned (base64 JSON), unless API
 /// Gateway served it from the authorizer cache: it is fresh only if `integrationLatency > 0` or
 /// the injected request id matches this request's.
-fn authorizer_context(event: &Value, http_api: bool, env: &Env<'_>) -> Option<SpanContext> {
-    let request_context = event.get("requestContext").filter(|v| truthy(Some(v)))?;
+fn authorizer_context(env: &Env<'_>) -> Option<SpanContext> {
+    let http_api = env.shape.source == EventSource::ApiGateway(ApiGatewayKind::Http);
+    let request_context = env.shape.request_context.filter(|v| truthy(Some(v)))?;
     let authorizer = request_context
         .get("authorizer")
         .filter(|v| truthy(Some(v)))?;

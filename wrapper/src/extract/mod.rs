@@ -146,11 +146,11 @@ impl Extractor for Builtin {
             propagator: &self.propagator,
             info,
             decode_authorizer_context: self.decode_authorizer_context,
-            source: EventSource::detect(event),
+            shape: Shape::of(event),
         };
         let context = match self.name {
             "appsync" => appsync::extract(event, &env),
-            "http" => http::extract(event, &env),
+            "http" => http::extract(&env),
             "sqs" => sqs::extract(event, &env),
             "sns" => sns::extract(event, &env),
             "eventbridge" => eventbridge::extract(event, &env),
@@ -297,7 +297,8 @@ pub(crate) struct Env<'a> {
     pub(crate) propagator: &'a Propagator,
     pub(crate) info: &'a InvocationInfo,
     pub(crate) decode_authorizer_context: bool,
-    pub(crate) source: EventSource,
+    /// The event's source and the top-level fields carriers start from.
+    pub(crate) shape: Shape<'a>,
 }
 
 /// A context that can parent a span: both ids set; a missing priority becomes 1 (AUTO_KEEP),
@@ -484,14 +485,13 @@ impl Chain {
                 "custom extractor found no context; trying the built-ins"
             );
         }
-        let shape = Shape::of(event);
         let env = Env {
             propagator: &self.propagator,
             info,
             decode_authorizer_context: self.decode_authorizer_context,
-            source: shape.source,
+            shape: Shape::of(event),
         };
-        let (name, context) = builtin(event, &shape, &env);
+        let (name, context) = builtin(event, &env);
         let links = distinct_links(context.as_ref(), batch_links(event, &env));
         match context {
             Some(context) => (Source::Event, Some(name.to_owned()), Some(context), links),
@@ -502,14 +502,15 @@ impl Chain {
 
 /// datadog-lambda's dispatch: the event's shape picks exactly one carrier, whose only fallback
 /// is the client context.
-fn builtin(event: &Value, shape: &Shape, env: &Env<'_>) -> (&'static str, Option<SpanContext>) {
+fn builtin(event: &Value, env: &Env<'_>) -> (&'static str, Option<SpanContext>) {
+    let shape = &env.shape;
     // AppSync owns every event with a top-level `request` key.
     let (name, ctx) = if shape.has_request {
         ("appsync", appsync::extract(event, env))
-    } else if shape.has_headers {
-        ("http", http::extract(event, env))
+    } else if shape.headers.is_some() || shape.multi_value_headers.is_some() {
+        ("http", http::extract(env))
     } else {
-        match env.source {
+        match shape.source {
             EventSource::Sqs => ("sqs", sqs::extract(event, env)),
             EventSource::Sns => ("sns", sns::extract(event, env)),
             EventSource::EventBridge => ("eventbridge", eventbridge::extract(event, env)),
@@ -526,7 +527,7 @@ fn builtin(event: &Value, shape: &Shape, env: &Env<'_>) -> (&'static str, Option
 
 /// The contexts of records 1.. of an SQS, SNS or Kinesis batch (record 0 parents the trace).
 fn batch_links(event: &Value, env: &Env<'_>) -> Vec<SpanContext> {
-    let record_context: fn(&Value, &Env<'_>) -> Option<SpanContext> = match env.source {
+    let record_context: fn(&Value, &Env<'_>) -> Option<SpanContext> = match env.shape.source {
         EventSource::Sqs => sqs::record_context,
         EventSource::Sns => sns::record_context,
         EventSource::Kinesis => kinesis::record_context,
@@ -546,6 +547,9 @@ fn batch_links(event: &Value, env: &Env<'_>) -> Vec<SpanContext> {
 
 /// Drops links to the parent's own span and duplicates, keeping the first occurrence.
 fn distinct_links(parent: Option<&SpanContext>, links: Vec<SpanContext>) -> Vec<SpanContext> {
+    if links.is_empty() {
+        return links;
+    }
     let key = |c: &SpanContext| (c.trace_id, c.trace_id_high, c.parent_id);
     let mut seen: Vec<_> = parent.map(key).into_iter().collect();
     let mut out = Vec::with_capacity(links.len());

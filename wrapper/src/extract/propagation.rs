@@ -98,22 +98,24 @@ impl Propagator {
         }
         let mut primary: Option<SpanContext> = None;
         for &style in &self.styles {
-            let ctx = match style {
-                Style::Datadog => extract_datadog(headers),
-                Style::TraceContext => extract_tracecontext(headers),
-            };
-            let Some(ctx) = ctx else { continue };
             match &mut primary {
-                None => primary = Some(ctx),
+                None => {
+                    primary = match style {
+                        Style::Datadog => extract_datadog(headers),
+                        Style::TraceContext => extract_tracecontext(headers),
+                    };
+                }
                 // ddtrace's `_resolve_contexts`: a W3C context for the same trace carries the
                 // more recent parent (a W3C-only hop in between); a different trace becomes a
-                // span link there and is dropped here.
+                // span link there and is dropped here. Nothing else of a later context is
+                // used, so only the W3C ids are read (no `tracestate`, no allocation).
                 Some(first) => {
                     if style == Style::TraceContext
-                        && same_trace(first, &ctx)
-                        && first.parent_id != ctx.parent_id
+                        && let Some((trace_id, parent_id)) = traceparent_ids(headers)
+                        && first.trace_id == trace_id as u64
+                        && first.trace_id_high == high_bits(trace_id)
                     {
-                        first.parent_id = ctx.parent_id;
+                        first.parent_id = parent_id;
                     }
                 }
             }
@@ -133,8 +135,9 @@ impl Propagator {
     }
 }
 
-fn same_trace(a: &SpanContext, b: &SpanContext) -> bool {
-    a.trace_id == b.trace_id && a.trace_id_high == b.trace_id_high
+/// The high 64 bits of a 128-bit trace id, `None` when zero (a 64-bit id).
+fn high_bits(trace_id: u128) -> Option<u64> {
+    Some((trace_id >> 64) as u64).filter(|&h| h != 0)
 }
 
 /// The header names extraction reads; their lengths are distinct, so a key's length picks
@@ -427,6 +430,12 @@ fn is_lower_hex(s: &str) -> bool {
     s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// The trace and parent ids of a valid `traceparent`.
+fn traceparent_ids(headers: &HeaderSet<'_>) -> Option<(u128, u64)> {
+    let traceparent = headers.get(at::TRACEPARENT)?.trim();
+    parse_traceparent(traceparent).map(|(trace_id, parent_id, _)| (trace_id, parent_id))
+}
+
 fn extract_tracecontext(headers: &HeaderSet<'_>) -> Option<SpanContext> {
     let traceparent = headers.get(at::TRACEPARENT)?.trim();
     let Some((trace_id, parent_id, sampled)) = parse_traceparent(traceparent) else {
@@ -435,7 +444,7 @@ fn extract_tracecontext(headers: &HeaderSet<'_>) -> Option<SpanContext> {
     };
     let mut ctx = SpanContext {
         trace_id: trace_id as u64,
-        trace_id_high: Some((trace_id >> 64) as u64).filter(|&h| h != 0),
+        trace_id_high: high_bits(trace_id),
         parent_id,
         sampling_priority: Some(i32::from(sampled)),
         ..SpanContext::default()

@@ -16,6 +16,7 @@ use super::aws_lambda::{self, ErrorInfo, Function};
 use super::ids::{new_trace_id, now_ns, random_id};
 use super::inferred::{self, InferContext, Inferred};
 use super::links::link_to;
+use super::status::Status;
 use crate::extract::{InvocationInfo, Source};
 use crate::tracer::Tracer;
 use crate::transport::Flushed;
@@ -87,9 +88,15 @@ struct State {
     inferred: Option<Inferred>,
     children: Vec<Span>,
     error: Option<ErrorInfo>,
+    /// The status of the handler's response, when it returned one the wrapper could read.
+    response: Option<Status>,
     end_ns: Option<i64>,
     /// The handler's `tracing` span, waiting for its `dd.trace_id`.
     log_span: Option<tracing::Span>,
+    /// The trace id, set under this lock when resolved: [`Invocation::correlate`] checks it
+    /// here, not in `Shared::resolved` (set only after the resolution returns), so a span
+    /// handed over meanwhile is not missed.
+    trace_id: Option<u64>,
     /// Data-streams state (consume checkpoints, produces), once resolved.
     streams: Option<crate::streams::Invocation>,
     /// The delayed background resolution, cancelled when no longer needed.
@@ -255,9 +262,9 @@ impl Invocation {
     /// once if it is), for log correlation.
     pub fn correlate(&self, span: tracing::Span) {
         let mut state = self.lock();
-        match self.shared.resolved.get() {
-            Some(ids) => {
-                span.record("dd.trace_id", ids.trace_id);
+        match state.trace_id {
+            Some(trace_id) => {
+                span.record("dd.trace_id", trace_id);
             }
             None => state.log_span = Some(span),
         }
@@ -266,6 +273,13 @@ impl Invocation {
     /// Marks `aws.lambda` as failed.
     pub fn fail(&self, error: &ErrorInfo) {
         self.lock().error = Some(error.clone());
+    }
+
+    /// Records the status of the handler's response ([`super::status::status_of`]): for an
+    /// API Gateway, ALB or function URL trigger it becomes `http.status_code` (200 for a
+    /// response without one), and a 5xx marks `aws.lambda` as an error.
+    pub fn respond(&self, status: Status) {
+        self.lock().response = Some(status);
     }
 
     /// Ends `aws.lambda` now (the handler produced its result); later calls change nothing.
@@ -342,6 +356,7 @@ impl Shared {
             state.lambda = Some(lambda);
             state.inferred = inferred;
             state.streams = Some(streams);
+            state.trace_id = Some(ids.trace_id);
             if let Some(span) = state.log_span.take() {
                 span.record("dd.trace_id", ids.trace_id);
             }
@@ -514,6 +529,29 @@ fn tag_trace(
 }
 
 impl State {
+    /// `http.status_code` for an HTTP trigger, as datadog-lambda's
+    /// `extract_http_status_code_tag`: the response's `statusCode`, 200 for a response without
+    /// one, 502 when the handler failed. Nothing when the response was not seen (no
+    /// `#[ddlambda::handler]`, or a response type that is not `Serialize`).
+    fn http_status(&self, lambda: &Span) -> Option<u16> {
+        let source = lambda.meta.get("function_trigger.event_source")?;
+        if !matches!(
+            source.as_str(),
+            "api-gateway" | "application-load-balancer" | "lambda-function-url"
+        ) {
+            return None;
+        }
+        if self.error.is_some() {
+            return Some(502);
+        }
+        match self.response? {
+            Status::Code(code) => Some(code),
+            // datadog-lambda writes the string "None" for an object without `statusCode`;
+            // API Gateway answers such a response with 200.
+            Status::Unknown => Some(200),
+        }
+    }
+
     /// The finished trace: durations, the outcome, the inferred span's after-the-fact tags,
     /// the children, every span in the trace.
     fn assemble(
@@ -529,6 +567,16 @@ impl State {
         if let Some(error) = &self.error {
             error.apply(&mut lambda);
         }
+        let status = self.http_status(&lambda);
+        if let Some(code) = status {
+            lambda
+                .meta
+                .insert("http.status_code".into(), code.to_string());
+            // bottlecap's end-invocation rule: a 5xx response is an error.
+            if code >= 500 {
+                lambda.error = 1;
+            }
+        }
         let mut spans = Vec::with_capacity(3 + self.children.len());
         if let Some(inferred) = self.inferred.take() {
             let synchronous = inferred.synchronous;
@@ -542,6 +590,10 @@ impl State {
                     }
                     if let Some(arn) = lambda.meta.get("function_trigger.event_source_arn") {
                         span.meta.insert("dd_resource_key".into(), arn.clone());
+                    }
+                    if let Some(code) = status {
+                        span.meta
+                            .insert("http.status_code".into(), code.to_string());
                     }
                 }
                 spans.push(span);
