@@ -3,34 +3,13 @@
 //! the SHUTDOWN budget. Spans go to the local sink (a JSON-lines file) so every one can be
 //! counted. (Faults against an HTTP intake are in `extension/tests/lifecycle.rs`.)
 
-use std::path::Path;
 use std::time::Duration;
 
 use ddlambda_platform::{Actor, EventKind, InvokeOptions, Platform, ShutdownReason, Status};
+use ddlambda_tests::local_output::span_ids;
 use ddlambda_tests::{bin_path, free_port, http};
 use ddlambda_wire::Span;
 use serde_json::{Value, json};
-
-fn span_ids(file: &Path) -> Vec<u64> {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    let mut ids: Vec<u64> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["ddlambda"] == "traces")
-        .flat_map(|v| {
-            v["traces"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .flat_map(|t| t.as_array().cloned().unwrap_or_default())
-        })
-        .filter(|s| s["meta"]["_dd.ddlambda.source"] != "telemetry")
-        .filter_map(|s| s["span_id"].as_u64())
-        .collect();
-    ids.sort();
-    ids
-}
 
 fn trace(trace_id: u64, n: u64) -> Vec<Span> {
     (1..=n)

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use ddlambda_tests::local_output::span_ids;
 use ddlambda_tests::platform::fixture_fn;
 use ddlambda_tests::rie::Rie;
 use ddlambda_tests::{bin_path, free_port, peers, rie, wait_until};
-use serde_json::Value;
 
 #[test]
 fn every_span_ddtrace_sent_under_the_rie_is_flushed_by_shutdown() {
@@ -66,24 +66,8 @@ fn every_span_ddtrace_sent_under_the_rie_is_flushed_by_shutdown() {
         "datadog-agent must exit inside the SHUTDOWN deadline:\n{log}"
     );
 
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    let mut got: Vec<u64> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["ddlambda"] == "traces")
-        .flat_map(|v| {
-            v["traces"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .flat_map(|t| t.as_array().cloned().unwrap_or_default())
-        })
-        .filter(|s| s["meta"]["_dd.ddlambda.source"] != "telemetry")
-        .filter_map(|s| s["span_id"].as_u64())
-        .collect();
-    sent.sort();
-    got.sort();
+    let got = span_ids(&out);
+    sent.sort_unstable();
     assert_eq!(got, sent, "every span by SHUTDOWN:\n{log}");
 }
 

@@ -265,8 +265,8 @@ async fn through_the_test_agent(program: &str, script: &str, env: &[(&str, &str)
     assert_chunk(&pipeline.intake, lang);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ddtrace_v05_through_the_test_agent_and_the_extension_agree() {
+/// ddtrace's workload, speaking trace API `version`.
+async fn ddtrace_through_the_test_agent(version: &str) {
     let Some(python) = peers_tracer::python() else {
         return;
     };
@@ -274,25 +274,20 @@ async fn ddtrace_v05_through_the_test_agent_and_the_extension_agree() {
     through_the_test_agent(
         &python,
         "workload.py",
-        &[("DD_TRACE_API_VERSION", "v0.5")],
+        &[("DD_TRACE_API_VERSION", version)],
         "python",
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddtrace_v05_through_the_test_agent_and_the_extension_agree() {
+    ddtrace_through_the_test_agent("v0.5").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ddtrace_v04_through_the_test_agent_and_the_extension_agree() {
-    let Some(python) = peers_tracer::python() else {
-        return;
-    };
-    let python = python.to_string_lossy().into_owned();
-    through_the_test_agent(
-        &python,
-        "workload.py",
-        &[("DD_TRACE_API_VERSION", "v0.4")],
-        "python",
-    )
-    .await;
+    ddtrace_through_the_test_agent("v0.4").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

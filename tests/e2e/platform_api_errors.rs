@@ -5,17 +5,13 @@ use std::time::Duration;
 
 use ddlambda_platform::{InvokeOptions, ShutdownReason, Status};
 use ddlambda_tests::http::request;
-use ddlambda_tests::platform::{ExtDir, builder, event};
+use ddlambda_tests::platform::{ExtDir, event, with_extensions};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_refused_with_lambdas_errors() {
     let ext = ExtDir::new();
-    let platform = builder(&ext)
-        .extension(ext.extension("e"))
-        .build()
-        .await
-        .expect("platform");
+    let platform = with_extensions(&ext, &["e"]).await;
     platform.start().await.expect("start");
     let api = platform.runtime_api().to_string();
     let p = platform.clone();

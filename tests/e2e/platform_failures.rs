@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use ddlambda_platform::{Actor, EventKind, Faults, InvokeOptions, ShutdownReason, Status};
-use ddlambda_tests::platform::{ExtDir, builder, event};
+use ddlambda_platform::{Actor, EventKind, Faults, ShutdownReason, Status};
+use ddlambda_tests::platform::{ExtDir, builder, invoke, with_extensions};
 use serde_json::json;
 
 fn shutdown_reasons(ext: &ExtDir, name: &str) -> Vec<String> {
@@ -25,10 +25,7 @@ async fn timeout_kills_the_runtime_resets_and_cold_starts() {
         .build()
         .await
         .expect("platform");
-    let r = platform
-        .invoke(event(json!({"mode": "hang"})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({"mode": "hang"})).await;
     assert_eq!(r.report.status, Status::Timeout, "{r:?}");
     let err = r.error().expect("error");
     assert_eq!(err.error_type, "Sandbox.Timedout");
@@ -47,10 +44,7 @@ async fn timeout_kills_the_runtime_resets_and_cold_starts() {
         "{t}"
     );
 
-    let next = platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let next = invoke(&platform, json!({})).await;
     assert_eq!(next.report.status, Status::Success, "{next:?}");
     assert!(next.cold_start, "the sandbox was reset");
     assert!(next.report.init_duration_ms.is_some());
@@ -61,18 +55,8 @@ async fn timeout_kills_the_runtime_resets_and_cold_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_is_a_failure_with_runtime_exit_error() {
     let ext = ExtDir::new();
-    let platform = builder(&ext)
-        .extension(ext.extension("e"))
-        .build()
-        .await
-        .expect("platform");
-    let r = platform
-        .invoke(
-            event(json!({"mode": "crash", "exit_code": 3})),
-            InvokeOptions::default(),
-        )
-        .await
-        .expect("invoke");
+    let platform = with_extensions(&ext, &["e"]).await;
+    let r = invoke(&platform, json!({"mode": "crash", "exit_code": 3})).await;
     assert_eq!(r.report.status, Status::Failure, "{r:?}");
     let err = r.error().expect("error");
     assert_eq!(err.error_type, "Runtime.ExitError");
@@ -82,10 +66,7 @@ async fn crash_is_a_failure_with_runtime_exit_error() {
         "{err:?}"
     );
     assert_eq!(shutdown_reasons(&ext, "e"), ["failure"]);
-    let next = platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let next = invoke(&platform, json!({})).await;
     assert!(
         next.cold_start && next.report.status == Status::Success,
         "{next:?}"
@@ -102,13 +83,7 @@ async fn memory_size_is_enforced() {
         .build()
         .await
         .expect("platform");
-    let r = platform
-        .invoke(
-            event(json!({"mode": "alloc", "mb": 400})),
-            InvokeOptions::default(),
-        )
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({"mode": "alloc", "mb": 400})).await;
     assert_eq!(r.report.status, Status::Failure, "{r:?}");
     assert_eq!(
         r.error().map(|e| e.error_type.as_str()),
@@ -135,25 +110,13 @@ async fn oversized_response_is_refused() {
     let ext = ExtDir::new();
     let platform = builder(&ext).build().await.expect("platform");
     let big = 6 * 1024 * 1024 + 10;
-    let r = platform
-        .invoke(
-            event(json!({"mode": "big", "bytes": big})),
-            InvokeOptions::default(),
-        )
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({"mode": "big", "bytes": big})).await;
     assert_eq!(r.report.status, Status::Error, "{r:?}");
     assert_eq!(
         r.error().map(|e| e.error_type.as_str()),
         Some("Function.ResponseSizeTooLarge")
     );
-    let ok = platform
-        .invoke(
-            event(json!({"mode": "big", "bytes": 1024 * 1024})),
-            InvokeOptions::default(),
-        )
-        .await
-        .expect("invoke");
+    let ok = invoke(&platform, json!({"mode": "big", "bytes": 1024 * 1024})).await;
     assert_eq!(ok.response().map(|b| b.len()), Some(1024 * 1024));
     platform.shutdown(ShutdownReason::Spindown).await;
 }
@@ -172,10 +135,7 @@ async fn runtime_init_failures_fail_the_invocation_and_retry_init() {
             .await
             .expect("platform");
         for _ in 0..2 {
-            let r = platform
-                .invoke(event(json!({})), InvokeOptions::default())
-                .await
-                .expect("invoke");
+            let r = invoke(&platform, json!({})).await;
             assert_eq!(r.report.status, Status::Failure, "{init}: {r:?}");
             assert_eq!(
                 r.error().map(|e| e.error_type.as_str()),
@@ -255,10 +215,7 @@ async fn extension_that_never_calls_next_times_out_init() {
         .build()
         .await
         .expect("platform");
-    let r = platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({})).await;
     assert_eq!(r.report.status, Status::Failure, "{r:?}");
     assert_eq!(
         r.error().map(|e| e.error_type.as_str()),
@@ -286,10 +243,7 @@ async fn extension_holding_an_invocation_times_it_out_and_is_killed() {
         .build()
         .await
         .expect("platform");
-    let r = platform
-        .invoke(event(json!({"n": 1})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({"n": 1})).await;
     assert_eq!(r.report.status, Status::Timeout, "{r:?}");
     // The runtime answered in time; the caller has its response even though the invocation
     // timed out waiting for the extension.
@@ -325,10 +279,7 @@ async fn fault_kill_function_after_is_a_crash() {
         .build()
         .await
         .expect("platform");
-    let r = platform
-        .invoke(event(json!({"sleep_ms": 5000})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({"sleep_ms": 5000})).await;
     assert_eq!(r.report.status, Status::Failure, "{r:?}");
     let msg = r.error().and_then(|e| e.message()).unwrap_or_default();
     assert!(

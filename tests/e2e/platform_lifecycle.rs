@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ddlambda_platform::{
     Actor, EventKind, ExtensionEventKind, InvokeOptions, ShutdownReason, Status,
 };
-use ddlambda_tests::platform::{ExtDir, builder, event};
+use ddlambda_tests::platform::{ExtDir, builder, event, invoke, with_extensions};
 use serde_json::{Value, json};
 
 fn now_ms() -> u64 {
@@ -83,10 +83,7 @@ async fn runtime_api_headers_and_standard_environment() {
     );
 
     // Without a header the platform makes an unsampled one; each invocation gets a fresh id.
-    let second = platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let second = invoke(&platform, json!({})).await;
     let body: Value = serde_json::from_slice(second.response().expect("response")).expect("json");
     let trace = body["trace_id"].as_str().expect("trace header");
     assert!(
@@ -235,10 +232,7 @@ async fn init_ends_when_runtime_and_every_extension_called_next() {
         let init_time = t.extension_init_time(name).expect("init time");
         assert!(init_time > Duration::ZERO && init_time < Duration::from_secs(30));
     }
-    let result = platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let result = invoke(&platform, json!({})).await;
     assert!(
         result.cold_start,
         "the first invocation after start() is the cold start"
@@ -263,10 +257,7 @@ async fn invocation_ends_when_every_invoke_extension_called_next_again() {
         .build()
         .await
         .expect("platform");
-    let r = platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({})).await;
     assert_eq!(r.report.status, Status::Success, "{r:?}");
     let t = platform.timeline();
     let worker = Actor::Extension("worker".into());
@@ -312,24 +303,14 @@ async fn invocation_ends_when_every_invoke_extension_called_next_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn function_error_is_reported_and_the_sandbox_stays_warm() {
     let ext = ExtDir::new();
-    let platform = builder(&ext)
-        .extension(ext.extension("e"))
-        .build()
-        .await
-        .expect("platform");
-    let r = platform
-        .invoke(event(json!({"mode": "error"})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let platform = with_extensions(&ext, &["e"]).await;
+    let r = invoke(&platform, json!({"mode": "error"})).await;
     assert_eq!(r.report.status, Status::Error);
     assert!(r.is_error());
     let err = r.error().expect("error");
     assert_eq!(err.error_type, "Fixture.Error");
     assert_eq!(err.message().as_deref(), Some("asked to fail"));
-    let again = platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let again = invoke(&platform, json!({})).await;
     assert_eq!(again.report.status, Status::Success);
     assert!(
         !again.cold_start,
@@ -352,13 +333,7 @@ async fn memory_figures_come_from_the_function_process() {
         .build()
         .await
         .expect("platform");
-    let r = platform
-        .invoke(
-            event(json!({"mode": "alloc", "mb": 40})),
-            InvokeOptions::default(),
-        )
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({"mode": "alloc", "mb": 40})).await;
     assert_eq!(r.report.status, Status::Success, "{r:?}");
     assert!(
         (40..256).contains(&r.report.max_memory_used_mb),
@@ -378,10 +353,7 @@ async fn dropping_the_platform_kills_every_child() {
         .build()
         .await
         .expect("platform");
-    platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    invoke(&platform, json!({})).await;
     let pids: Vec<u32> = platform
         .timeline()
         .events

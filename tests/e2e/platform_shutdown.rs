@@ -6,7 +6,7 @@ use std::time::Duration;
 use ddlambda_platform::{
     Actor, EventKind, Faults, InvokeOptions, ShutdownPoint, ShutdownReason, Status,
 };
-use ddlambda_tests::platform::{ExtDir, builder, event};
+use ddlambda_tests::platform::{ExtDir, builder, event, invoke};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,10 +20,7 @@ async fn extensions_get_the_budget_and_are_killed_after_it() {
         .build()
         .await
         .expect("platform");
-    platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    invoke(&platform, json!({})).await;
     platform.shutdown(ShutdownReason::Spindown).await;
     let t = platform.timeline();
     let start = t
@@ -102,15 +99,9 @@ async fn shutdown_at(
         .build()
         .await
         .expect("platform");
-    let r = platform
-        .invoke(event(json!({"sleep_ms": 200})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({"sleep_ms": 200})).await;
     // The fault fires once; the platform recovers with a cold start.
-    let again = platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let again = invoke(&platform, json!({})).await;
     assert_eq!(again.report.status, Status::Success, "{point:?}: {again:?}");
     assert!(again.cold_start);
     platform.shutdown(ShutdownReason::Spindown).await;
@@ -218,10 +209,7 @@ async fn internal_extensions_take_part_and_the_runtime_gets_sigterm() {
         .build()
         .await
         .expect("platform");
-    let r = platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({})).await;
     assert_eq!(r.report.status, Status::Success, "{r:?}");
     platform.shutdown(ShutdownReason::Spindown).await;
     let t = platform.timeline();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ddlambda_platform::{Actor, EventKind, Faults, InvokeOptions, ShutdownReason, TelemetryFaults};
-use ddlambda_tests::platform::{ExtDir, builder, event};
+use ddlambda_tests::platform::{ExtDir, builder, event, invoke};
 use ddlambda_tests::wait_until;
 use serde_json::{Value, json};
 
@@ -16,13 +16,18 @@ fn is_rfc3339_ms(s: &str) -> bool {
     s.len() == 24 && s.ends_with('Z') && &s[10..11] == "T" && &s[19..20] == "."
 }
 
+/// The fixture function and extension `tel`, subscribed to the Telemetry API.
+fn with_subscriber(ext: &ExtDir) -> ddlambda_platform::PlatformBuilder {
+    builder(ext)
+        .env("FIXTURE_EXT_TELEMETRY", "1")
+        .extension(ext.extension("tel"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriber_receives_every_record_with_lambdas_fields() {
     let ext = ExtDir::new();
-    let platform = builder(&ext)
-        .env("FIXTURE_EXT_TELEMETRY", "1")
+    let platform = with_subscriber(&ext)
         .memory_mb(192)
-        .extension(ext.extension("tel"))
         .build()
         .await
         .expect("platform");
@@ -35,10 +40,7 @@ async fn subscriber_receives_every_record_with_lambdas_fields() {
         .invoke(event(json!({"log": ["a line from the function"]})), opts)
         .await
         .expect("invoke");
-    let second = platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let second = invoke(&platform, json!({})).await;
     platform.shutdown(ShutdownReason::Spindown).await;
     let records = ext.telemetry("tel");
     let subscribed = ext.of_kind("tel", "subscribed");
@@ -150,17 +152,9 @@ async fn subscriber_receives_every_record_with_lambdas_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_are_batched_by_the_buffering_timeout() {
     let ext = ExtDir::new();
-    let platform = builder(&ext)
-        .env("FIXTURE_EXT_TELEMETRY", "1")
-        .extension(ext.extension("tel"))
-        .build()
-        .await
-        .expect("platform");
+    let platform = with_subscriber(&ext).build().await.expect("platform");
     let lines: Vec<String> = (0..50).map(|i| format!("line {i}")).collect();
-    platform
-        .invoke(event(json!({"log": lines})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    invoke(&platform, json!({"log": lines})).await;
     platform.shutdown(ShutdownReason::Spindown).await;
     let batches = ext.of_kind("tel", "telemetry");
     let records: usize = batches
@@ -191,9 +185,7 @@ async fn records_are_batched_by_the_buffering_timeout() {
 
 async fn run_with(faults: TelemetryFaults) -> (ExtDir, ddlambda_platform::Timeline) {
     let ext = ExtDir::new();
-    let platform = builder(&ext)
-        .env("FIXTURE_EXT_TELEMETRY", "1")
-        .extension(ext.extension("tel"))
+    let platform = with_subscriber(&ext)
         .faults(Faults {
             telemetry: faults,
             ..Default::default()
@@ -201,10 +193,7 @@ async fn run_with(faults: TelemetryFaults) -> (ExtDir, ddlambda_platform::Timeli
         .build()
         .await
         .expect("platform");
-    let r = platform
-        .invoke(event(json!({"log": ["x"]})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({"log": ["x"]})).await;
     assert!(!r.is_error(), "{r:?}");
     platform.shutdown(ShutdownReason::Spindown).await;
     (ext, platform.timeline())
@@ -244,9 +233,7 @@ async fn slow_batches_arrive_late_but_arrive() {
         delay: Duration::from_millis(300),
         ..Default::default()
     };
-    let platform = builder(&ext)
-        .env("FIXTURE_EXT_TELEMETRY", "1")
-        .extension(ext.extension("tel"))
+    let platform = with_subscriber(&ext)
         .faults(Faults {
             telemetry: faults,
             ..Default::default()
@@ -254,10 +241,7 @@ async fn slow_batches_arrive_late_but_arrive() {
         .build()
         .await
         .expect("platform");
-    let r = platform
-        .invoke(event(json!({})), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({})).await;
     // The runtimeDone of this invocation comes in a delayed batch, after the invocation ended.
     let arrived = wait_until(Duration::from_secs(20), || {
         let records = ext.telemetry("tel");
@@ -276,20 +260,12 @@ async fn slow_batches_arrive_late_but_arrive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_stay_under_max_bytes() {
     let ext = ExtDir::new();
-    let platform = builder(&ext)
-        .env("FIXTURE_EXT_TELEMETRY", "1")
-        .extension(ext.extension("tel"))
-        .build()
-        .await
-        .expect("platform");
+    let platform = with_subscriber(&ext).build().await.expect("platform");
     // 400 lines of 1000 bytes: more than the subscriber's 256 KiB maxBytes.
     let lines: Vec<String> = (0..400)
         .map(|i| format!("{i:04}{}", "y".repeat(996)))
         .collect();
-    let r = platform
-        .invoke(event(json!({ "log": lines })), InvokeOptions::default())
-        .await
-        .expect("invoke");
+    let r = invoke(&platform, json!({ "log": lines })).await;
     assert!(!r.is_error(), "{r:?}");
     platform.shutdown(ShutdownReason::Spindown).await;
     let batches = ext.of_kind("tel", "telemetry");

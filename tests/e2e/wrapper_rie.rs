@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use ddlambda_tests::peers_tracer::TestAgent;
+use ddlambda_tests::peers_tracer::{TestAgent, flatten};
 use ddlambda_tests::rie::Rie;
 use ddlambda_tests::{bin_path, free_port, wait_until};
 use serde_json::{Value, json};
@@ -40,11 +40,6 @@ fn sqs_consumer_under_the_rie_continues_the_producer_trace() {
         return;
     };
     let function = bin_path("sqs-consumer");
-    assert!(
-        function.is_file(),
-        "build the examples first: {}",
-        function.display()
-    );
     let rie = Rie::start(
         &rie,
         &function,
@@ -64,14 +59,7 @@ fn sqs_consumer_under_the_rie_continues_the_producer_trace() {
     assert_eq!(response.json(), json!({"batchItemFailures": []}));
 
     let traces = agent.wait_for_spans(2, Duration::from_secs(30));
-    let spans: Vec<Value> = traces
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_array)
-        .flatten()
-        .cloned()
-        .collect();
+    let spans = flatten(&traces);
     let by_name = |name: &str| {
         spans
             .iter()
@@ -109,11 +97,6 @@ fn without_an_agent_spans_are_json_lines_on_stdout() {
         return;
     };
     let function = bin_path("sqs-consumer");
-    assert!(
-        function.is_file(),
-        "build the examples first: {}",
-        function.display()
-    );
     let rie = Rie::start(
         &rie,
         &function,

@@ -8,7 +8,7 @@ use ddlambda::config::Config;
 use ddlambda::extract::Chain;
 use ddlambda::spans::{ErrorInfo, EventInput, Invocation, RuntimeInfo};
 use ddlambda::streams::StreamsConfig;
-use ddlambda_tests::peers_tracer::TestAgent;
+use ddlambda_tests::peers_tracer::{TestAgent, flatten};
 use serde_json::Value;
 
 const CHECKS: [&str; 3] = [
@@ -34,18 +34,6 @@ fn runtime(request_id: &str) -> RuntimeInfo<'_> {
         function_name: Some("checked-fn"),
         ..RuntimeInfo::default()
     }
-}
-
-/// Every span the test agent holds, flattened.
-fn spans(traces: &Value) -> Vec<Value> {
-    traces
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_array)
-        .flatten()
-        .cloned()
-        .collect()
 }
 
 fn find<'a>(spans: &'a [Value], name: &str, request_id: &str) -> &'a Value {
@@ -116,7 +104,7 @@ async fn wrapper_payloads_pass_the_test_agent_checks() {
         );
     }
 
-    let spans = spans(&traces);
+    let spans = flatten(&traces);
     let sqs_span = find(&spans, "aws.sqs", "req-sqs");
     let lambda = find(&spans, "aws.lambda", "req-sqs");
     assert_eq!(sqs_span["trace_id"], 2684756524522091840_u64);

@@ -5,6 +5,7 @@
 pub mod command;
 pub mod http;
 pub mod intake;
+pub mod local_output;
 pub mod moto;
 pub mod peers_tracer;
 pub mod platform;

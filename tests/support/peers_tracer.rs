@@ -172,6 +172,18 @@ impl TestAgent {
     }
 }
 
+/// Every span of a list of traces of spans, flattened.
+pub fn flatten(traces: &serde_json::Value) -> Vec<serde_json::Value> {
+    traces
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_array)
+        .flatten()
+        .cloned()
+        .collect()
+}
+
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {

@@ -102,3 +102,24 @@ pub fn builder(ext: &ExtDir) -> ddlambda_platform::PlatformBuilder {
 pub fn event(v: Value) -> Vec<u8> {
     v.to_string().into_bytes()
 }
+
+/// A built platform: the fixture function and one fixture extension per name.
+pub async fn with_extensions(ext: &ExtDir, names: &[&str]) -> ddlambda_platform::Platform {
+    names
+        .iter()
+        .fold(builder(ext), |b, name| b.extension(ext.extension(name)))
+        .build()
+        .await
+        .expect("platform")
+}
+
+/// One invocation of the fixture function with `v`, default options.
+pub async fn invoke(
+    platform: &ddlambda_platform::Platform,
+    v: Value,
+) -> ddlambda_platform::InvokeResult {
+    platform
+        .invoke(event(v), ddlambda_platform::InvokeOptions::default())
+        .await
+        .expect("invoke")
+}

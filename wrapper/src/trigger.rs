@@ -77,9 +77,9 @@ fn second_label(domain: &str) -> Option<&str> {
     })
 }
 
-/// What one pass over an event's top-level keys tells: its source, and which of the keys the
-/// carrier dispatch asks about are there (looking each up in the map again costs more than
-/// the pass).
+/// What one pass over an event's top-level keys tells: its source, and the top-level fields
+/// the carrier dispatch and the HTTP carrier start from (looking each up in the map again costs
+/// more than the pass).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shape<'a> {
     /// The event source.
@@ -210,7 +210,6 @@ impl EventSource {
             route_key,
             records,
             maybe_step_functions,
-            ..
         } = *top;
         let mut source = Self::Unknown;
         let [stage, domain_name, message_direction, elb] = match request_context {

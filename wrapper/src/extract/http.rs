@@ -3,9 +3,8 @@
 
 use base64::Engine;
 use ddlambda_wire::SpanContext;
-use serde_json::{Map, Value};
-
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
 
 use super::propagation::{CowStr, HeaderSet};
 use super::{Env, usable};

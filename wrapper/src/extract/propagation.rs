@@ -594,6 +594,21 @@ mod tests {
     }
 
     #[test]
+    fn positions_match_names() {
+        for (i, name) in [
+            (at::TRACE_ID, TRACE_ID),
+            (at::PARENT_ID, PARENT_ID),
+            (at::SAMPLING_PRIORITY, SAMPLING_PRIORITY),
+            (at::ORIGIN, ORIGIN),
+            (at::TAGS, TAGS),
+            (at::TRACEPARENT, TRACEPARENT),
+            (at::TRACESTATE, TRACESTATE),
+        ] {
+            assert_eq!(slot(&name.to_ascii_uppercase()), Some(i), "{name}");
+        }
+    }
+
+    #[test]
     fn parse_id_agrees_with_parse_decimal() {
         for (text, id) in [
             ("0", Some(0)),
