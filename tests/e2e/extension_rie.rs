@@ -10,13 +10,14 @@ use std::time::Duration;
 use ddlambda_tests::local_output::span_ids;
 use ddlambda_tests::platform::fixture_fn;
 use ddlambda_tests::rie::Rie;
-use ddlambda_tests::{bin_path, free_port, peers, rie, wait_until};
+use ddlambda_tests::{bin_path, free_port, rie, wait_until};
 
 #[test]
 fn every_span_ddtrace_sent_under_the_rie_is_flushed_by_shutdown() {
     let Some(rie) = rie() else { return };
-    let Some(peers) = peers() else { return };
-    let python = peers.venv_bin("tracer", "python");
+    let Some(python) = ddlambda_tests::peers_tracer::python() else {
+        return;
+    };
     let agent = bin_path("datadog-agent");
 
     let out_dir = tempfile::tempdir().expect("tempdir");

@@ -183,16 +183,21 @@ async fn records_are_batched_by_the_buffering_timeout() {
     assert_eq!(sent, records, "every batch the timeline counts arrived");
 }
 
-async fn run_with(faults: TelemetryFaults) -> (ExtDir, ddlambda_platform::Timeline) {
-    let ext = ExtDir::new();
-    let platform = with_subscriber(&ext)
+/// [`with_subscriber`], with Telemetry API delivery faults.
+async fn with_faults(ext: &ExtDir, faults: TelemetryFaults) -> ddlambda_platform::Platform {
+    with_subscriber(ext)
         .faults(Faults {
             telemetry: faults,
             ..Default::default()
         })
         .build()
         .await
-        .expect("platform");
+        .expect("platform")
+}
+
+async fn run_with(faults: TelemetryFaults) -> (ExtDir, ddlambda_platform::Timeline) {
+    let ext = ExtDir::new();
+    let platform = with_faults(&ext, faults).await;
     let r = invoke(&platform, json!({"log": ["x"]})).await;
     assert!(!r.is_error(), "{r:?}");
     platform.shutdown(ShutdownReason::Spindown).await;
@@ -233,14 +238,7 @@ async fn slow_batches_arrive_late_but_arrive() {
         delay: Duration::from_millis(300),
         ..Default::default()
     };
-    let platform = with_subscriber(&ext)
-        .faults(Faults {
-            telemetry: faults,
-            ..Default::default()
-        })
-        .build()
-        .await
-        .expect("platform");
+    let platform = with_faults(&ext, faults).await;
     let r = invoke(&platform, json!({})).await;
     // The runtimeDone of this invocation comes in a delayed batch, after the invocation ended.
     let arrived = wait_until(Duration::from_secs(20), || {

@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ddlambda_tests::{ChildGuard, peers};
+use ddlambda_tests::ChildGuard;
 use ddlambda_wire::pathway::{node_hash, pathway_hash};
 
 use super::streams_moto::Extension;
@@ -25,14 +25,9 @@ time.sleep(2.5)
 
 #[test]
 fn ddtrace_pipeline_stats_are_forwarded() {
-    let Some(peers) = peers() else {
+    let Some(python) = ddlambda_tests::peers_tracer::python() else {
         return;
     };
-    let python = peers.venv_bin("tracer", "python");
-    if !python.is_file() {
-        ddlambda_tests::missing_peer("ddtrace (venv tracer)");
-        return;
-    }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

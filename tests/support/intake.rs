@@ -345,3 +345,60 @@ impl FakeIntake {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn post(intake: &FakeIntake, path: &'static str, body: Vec<u8>) -> u16 {
+        let addr = intake.base().trim_start_matches("http://").to_owned();
+        tokio::task::spawn_blocking(move || {
+            crate::http::request(
+                &addr,
+                "POST",
+                path,
+                &[("DD-API-KEY", "k")],
+                &body,
+                Some(std::time::Duration::from_secs(30)),
+            )
+        })
+        .await
+        .expect("request thread")
+        .expect("the intake answers")
+        .status
+    }
+
+    #[tokio::test]
+    async fn records_decodes_refuses_garbage_and_injects_failures() {
+        let intake = FakeIntake::start().await;
+        let payload = pb::AgentPayload {
+            env: "e".into(),
+            ..Default::default()
+        };
+        intake.fail_next(1, 503);
+        assert_eq!(post(&intake, TRACES, payload.encode_to_vec()).await, 503);
+        assert_eq!(post(&intake, TRACES, payload.encode_to_vec()).await, 202);
+        assert_eq!(post(&intake, SERIES, b"not json".to_vec()).await, 400);
+        assert_eq!(post(&intake, "/elsewhere", b"x".to_vec()).await, 202);
+
+        let statuses: Vec<(String, u16)> = intake
+            .requests()
+            .into_iter()
+            .map(|r| (r.path, r.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                (TRACES.to_owned(), 503),
+                (TRACES.to_owned(), 202),
+                (SERIES.to_owned(), 400),
+                ("/elsewhere".to_owned(), 202),
+            ]
+        );
+        assert!(intake.requests().iter().all(|r| r.api_key == "k"));
+        assert_eq!(intake.agent_payloads(), [payload]);
+        assert!(intake.series().is_empty());
+        assert_eq!(intake.take(TRACES).len(), 1);
+        assert!(intake.agent_payloads().is_empty());
+    }
+}

@@ -1,6 +1,7 @@
 //! Shared support for the end-to-end tests: locating workspace binaries, the real peers (with
-//! the `DDLAMBDA_REQUIRE_PEERS` rule), killing children by PID, free loopback ports, and a tiny
-//! blocking HTTP client.
+//! the `DDLAMBDA_REQUIRE_PEERS` rule), killing children by PID, free loopback ports; and one
+//! module per helper: a tiny blocking HTTP client, a fake Datadog intake, moto, the AWS RIE,
+//! the local platform's fixtures, the tracer peers, the local sink's output.
 
 pub mod command;
 pub mod http;
@@ -127,21 +128,26 @@ pub fn peers() -> Option<Peers> {
         missing_peer("the peers directory (DDLAMBDA_PEERS_DIR)");
         return None;
     };
-    let rie = std::env::var_os("DDLAMBDA_RIE")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file());
-    Some(Peers { dir, rie })
+    Some(Peers {
+        dir,
+        rie: rie_path(),
+    })
 }
 
 /// The AWS RIE binary, or `None` (after [`missing_peer`]).
 pub fn rie() -> Option<PathBuf> {
-    let rie = std::env::var_os("DDLAMBDA_RIE")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file());
+    let rie = rie_path();
     if rie.is_none() {
         missing_peer("DDLAMBDA_RIE (the AWS Runtime Interface Emulator)");
     }
     rie
+}
+
+/// `DDLAMBDA_RIE`, when it names a file.
+fn rie_path() -> Option<PathBuf> {
+    std::env::var_os("DDLAMBDA_RIE")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
 }
 
 /// A child process killed (SIGKILL, by PID) and reaped when dropped.
