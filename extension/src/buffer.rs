@@ -162,9 +162,17 @@ impl Buffer {
         }
         s.current = Some(request_id.to_owned());
         s.current_done = false;
-        // Signals of earlier invocations are no longer waited for.
-        s.ended.retain(|r| r == request_id);
-        s.starts.retain(|r, _| r == request_id);
+        // Signals of earlier invocations are no longer waited for. The first invocation's
+        // announcement stays: its telemetry, and so the cold-start span parented on it, can
+        // arrive after later INVOKEs.
+        let State {
+            ended,
+            starts,
+            first,
+            ..
+        } = &mut *s;
+        ended.retain(|r| r == request_id);
+        starts.retain(|r, _| r == request_id || first.as_deref() == Some(r.as_str()));
     }
 
     /// The open invocation's runtime is done (`runtimeDone` or the wrapper's end signal).
@@ -186,7 +194,8 @@ impl Buffer {
         self.state().ended.contains(request_id)
     }
 
-    /// What the wrapper announced at the start of `request_id` (for error spans).
+    /// What the wrapper announced at the start of `request_id` (for error spans and the
+    /// cold-start span), while it is the open invocation or the first.
     pub fn wrapper_start(&self, request_id: &str) -> Option<InvocationStart> {
         self.state().starts.get(request_id).cloned()
     }

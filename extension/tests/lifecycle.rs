@@ -374,8 +374,13 @@ async fn invalid_settings_warn_and_fall_back_without_failing() {
 
 /// The tracer venv's python, or `None` (test skipped loudly unless peers are required).
 fn tracer_python() -> Option<std::path::PathBuf> {
-    let dir = std::env::var("DDLAMBDA_PEERS_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.peers").to_owned());
+    let dir = std::env::var("DDLAMBDA_PEERS_DIR").unwrap_or_else(|_| {
+        // The default of `tests/peers/install`.
+        std::env::var("XDG_CACHE_HOME")
+            .or_else(|_| std::env::var("HOME").map(|h| format!("{h}/.cache")))
+            .unwrap_or_default()
+            + "/ddlambda/peers"
+    });
     // Resolve the directory (not the interpreter: a venv's python is a symlink to the base
     // one, and only its own path finds the venv).
     let dir = std::path::Path::new(&dir)

@@ -28,21 +28,7 @@ fn trace(trace_id: u64, n: u64) -> Vec<Span> {
 
 /// Sends one v0.4 payload to the extension's trace agent (blocking client, off the runtime).
 async fn send(port: u16, traces: Vec<Vec<Span>>) -> u16 {
-    tokio::task::spawn_blocking(move || {
-        let body = ddlambda_wire::span::encode_v04(&traces);
-        http::request(
-            &format!("127.0.0.1:{port}"),
-            "PUT",
-            "/v0.4/traces",
-            &[("Content-Type", "application/msgpack")],
-            &body,
-            Some(Duration::from_secs(30)),
-        )
-        .map(|r| r.status)
-        .unwrap_or(0)
-    })
-    .await
-    .unwrap_or(0)
+    http::put_v04_traces(port, traces).await.unwrap_or(0)
 }
 
 fn event(v: Value) -> Vec<u8> {

@@ -354,20 +354,9 @@ async fn datadog_agent_reads_its_key_from_the_secret(moto: &Arc<Moto>, setup: &S
         duration: 10,
         ..Span::default()
     };
-    let status = tokio::task::spawn_blocking(move || {
-        ddlambda_tests::http::request(
-            &format!("127.0.0.1:{trace_port}"),
-            "PUT",
-            "/v0.4/traces",
-            &[("Content-Type", "application/msgpack")],
-            &ddlambda_wire::span::encode_v04(&[vec![span]]),
-            Some(Duration::from_secs(30)),
-        )
-    })
-    .await
-    .unwrap()
-    .expect("PUT /v0.4/traces")
-    .status;
+    let status = ddlambda_tests::http::put_v04_traces(trace_port, vec![vec![span]])
+        .await
+        .expect("PUT /v0.4/traces");
     assert_eq!(status, 200);
     let invoked = platform
         .invoke(br#"{"mode":"echo"}"#.to_vec(), InvokeOptions::default())

@@ -26,13 +26,13 @@ use ddlambda_extension::flush::stats::Counters;
 use ddlambda_extension::flush::{Flusher, Trigger};
 use ddlambda_extension::intake::trace_agent::{self, TraceAgent, TraceAgentConfig};
 use ddlambda_extension::sinks::datadog::{DatadogConfig, DatadogSink};
+use ddlambda_tests::AbortOnDrop;
 use ddlambda_tests::intake::{self, FakeIntake};
 use ddlambda_tests::peers_tracer::{self, TestAgent};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use libdd_trace_protobuf::pb;
 use serde_json::Value;
-use tokio::task::JoinHandle;
 
 const FUNCTION: &str = "Tracer-E2E";
 const ACCOUNT: &str = "123456789012";
@@ -42,13 +42,7 @@ struct Pipeline {
     agent_url: String,
     flusher: Arc<Flusher<DatadogSink>>,
     intake: FakeIntake,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for Pipeline {
-    fn drop(&mut self) {
-        self.tasks.iter().for_each(JoinHandle::abort);
-    }
+    _server: AbortOnDrop<()>,
 }
 
 impl Pipeline {
@@ -98,7 +92,7 @@ impl Pipeline {
             agent_url,
             flusher,
             intake,
-            tasks: vec![agent_task],
+            _server: AbortOnDrop(agent_task),
         }
     }
 

@@ -280,20 +280,7 @@ async fn x86_64_layer_binary_serves_an_invocation_on_the_local_platform() {
         duration: 10,
         ..Span::default()
     };
-    let body = ddlambda_wire::span::encode_v04(&[vec![span]]);
-    let status = tokio::task::spawn_blocking(move || {
-        http::request(
-            &format!("127.0.0.1:{trace_port}"),
-            "PUT",
-            "/v0.4/traces",
-            &[("Content-Type", "application/msgpack")],
-            &body,
-            Some(Duration::from_secs(30)),
-        )
-        .map(|r| r.status)
-    })
-    .await
-    .expect("sender task");
+    let status = http::put_v04_traces(trace_port, vec![vec![span]]).await;
     assert_eq!(status.ok(), Some(200), "the trace agent took the span");
 
     let result = platform

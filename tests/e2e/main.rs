@@ -1,6 +1,7 @@
 //! End-to-end tests: one test binary, one module per area (a single binary links once and
 //! runs its tests in parallel).
 mod demo;
+mod extension_cold_start;
 mod extension_lifecycle;
 mod extension_rie;
 mod extension_secrets;

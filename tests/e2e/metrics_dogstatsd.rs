@@ -22,9 +22,9 @@ use ddlambda_extension::flush::stats::Counters;
 use ddlambda_extension::flush::{Flusher, Trigger};
 use ddlambda_extension::intake::dogstatsd;
 use ddlambda_extension::sinks::datadog::{DatadogConfig, DatadogSink};
+use ddlambda_tests::AbortOnDrop;
 use ddlambda_tests::intake::FakeIntake;
 use ddlambda_tests::peers_tracer;
-use tokio::task::JoinHandle;
 
 /// One context as the intake saw it, points summed across intervals and requests.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -105,13 +105,7 @@ struct Pipeline {
     metrics: Arc<MetricsAggregator>,
     flusher: Arc<Flusher<DatadogSink>>,
     intake: FakeIntake,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for Pipeline {
-    fn drop(&mut self) {
-        self.tasks.iter().for_each(JoinHandle::abort);
-    }
+    _server: AbortOnDrop<()>,
 }
 
 impl Pipeline {
@@ -157,7 +151,7 @@ impl Pipeline {
             metrics,
             flusher,
             intake,
-            tasks: vec![listener_task],
+            _server: AbortOnDrop(listener_task),
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ddlambda_platform::{
     Actor, EventKind, ExtensionEventKind, InvokeOptions, ShutdownReason, Status,
 };
-use ddlambda_tests::platform::{ExtDir, builder, event, invoke, with_extensions};
+use ddlambda_tests::platform::{ExtDir, XRAY_HEADER, builder, event, invoke, with_extensions};
 use serde_json::{Value, json};
 
 fn now_ms() -> u64 {
@@ -27,7 +27,7 @@ async fn runtime_api_headers_and_standard_environment() {
         .build()
         .await
         .expect("platform");
-    let xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let xray = XRAY_HEADER;
     let opts = InvokeOptions {
         xray_header: Some(xray.into()),
         client_context: Some("eyJjdXN0b20iOnt9fQ==".into()),
@@ -107,7 +107,7 @@ async fn extension_registers_gets_invoke_and_shutdown_and_exits_in_time() {
         .build()
         .await
         .expect("platform");
-    let xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let xray = XRAY_HEADER;
     let opts = InvokeOptions {
         xray_header: Some(xray.into()),
         ..Default::default()

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ddlambda_platform::{Actor, EventKind, Faults, InvokeOptions, ShutdownReason, TelemetryFaults};
-use ddlambda_tests::platform::{ExtDir, builder, event, invoke};
+use ddlambda_tests::platform::{ExtDir, XRAY_HEADER, builder, event, invoke};
 use ddlambda_tests::wait_until;
 use serde_json::{Value, json};
 
@@ -31,7 +31,7 @@ async fn subscriber_receives_every_record_with_lambdas_fields() {
         .build()
         .await
         .expect("platform");
-    let xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let xray = XRAY_HEADER;
     let opts = InvokeOptions {
         xray_header: Some(xray.into()),
         ..Default::default()

@@ -33,6 +33,7 @@ use ddlambda_extension::flush::stats::Counters;
 use ddlambda_extension::flush::{Flusher, Trigger};
 use ddlambda_extension::intake::trace_agent::{self, TraceAgent, TraceAgentConfig};
 use ddlambda_extension::sinks::datadog::{DatadogConfig, DatadogSink};
+use ddlambda_tests::AbortOnDrop;
 use ddlambda_tests::intake::{FakeIntake, sketch_count};
 use ddlambda_tests::moto::Moto;
 use serde_json::{Value, json};
@@ -68,13 +69,7 @@ pub(crate) struct Extension {
     pub(crate) agent_addr: String,
     flusher: Arc<Flusher<DatadogSink>>,
     pub(crate) intake: FakeIntake,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Extension {
-    fn drop(&mut self) {
-        self.tasks.iter().for_each(|t| t.abort());
-    }
+    _server: AbortOnDrop<()>,
 }
 
 impl Extension {
@@ -118,7 +113,7 @@ impl Extension {
             agent_addr,
             flusher: Arc::new(flusher),
             intake,
-            tasks: vec![agent_task],
+            _server: AbortOnDrop(agent_task),
         }
     }
 
@@ -242,17 +237,15 @@ fn extracted(record: &Value) -> Option<SpanContext> {
         .extracted
 }
 
-#[test]
-fn produce_consume_aggregate_on_moto() {
-    let Some(moto) = Moto::start() else {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_consume_aggregate_on_moto() {
+    let Some(moto) = tokio::task::spawn_blocking(Moto::start)
+        .await
+        .expect("moto start")
+    else {
         return;
     };
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(run(moto));
+    run(moto).await;
 }
 
 async fn run(moto: Moto) {

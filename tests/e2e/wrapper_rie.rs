@@ -3,8 +3,10 @@
 //! directly): the flushed aws.lambda span is a child of the producer's span, with the inferred
 //! aws.sqs span between them.
 
+use std::path::Path;
 use std::time::Duration;
 
+use ddlambda_tests::http::Response;
 use ddlambda_tests::peers_tracer::{TestAgent, flatten};
 use ddlambda_tests::rie::Rie;
 use ddlambda_tests::{bin_path, free_port, wait_until};
@@ -30,6 +32,13 @@ fn sqs_event() -> Value {
     }]})
 }
 
+/// The `sqs-consumer` example under the RIE with `env`, invoked once with [`sqs_event`].
+fn invoke_consumer(rie: &Path, env: &[(&str, String)]) -> (Rie, Response) {
+    let rie = Rie::start(rie, &bin_path("sqs-consumer"), &[], env);
+    let response = rie.invoke_when_ready(sqs_event().to_string().as_bytes());
+    (rie, response)
+}
+
 #[test]
 fn sqs_consumer_under_the_rie_continues_the_producer_trace() {
     let Some(rie) = ddlambda_tests::rie() else {
@@ -39,17 +48,13 @@ fn sqs_consumer_under_the_rie_continues_the_producer_trace() {
     else {
         return;
     };
-    let function = bin_path("sqs-consumer");
-    let rie = Rie::start(
+    let (_rie, response) = invoke_consumer(
         &rie,
-        &function,
-        &[],
         &[
             ("DD_TRACE_AGENT_URL", agent.url()),
             ("DD_SERVICE", "orders-consumer".to_owned()),
         ],
     );
-    let response = rie.invoke_when_ready(sqs_event().to_string().as_bytes());
     assert_eq!(
         response.status,
         200,
@@ -96,18 +101,14 @@ fn without_an_agent_spans_are_json_lines_on_stdout() {
     let Some(rie) = ddlambda_tests::rie() else {
         return;
     };
-    let function = bin_path("sqs-consumer");
-    let rie = Rie::start(
+    let (rie, response) = invoke_consumer(
         &rie,
-        &function,
-        &[],
         // Nothing listens there: the hello fails and spans go to stdout.
         &[(
             "DD_TRACE_AGENT_URL",
             format!("http://127.0.0.1:{}", free_port()),
         )],
     );
-    let response = rie.invoke_when_ready(sqs_event().to_string().as_bytes());
     assert_eq!(response.status, 200);
 
     let line = wait_until(Duration::from_secs(30), || {

@@ -175,3 +175,21 @@ fn read_body(reader: &mut impl BufRead, headers: &[(String, String)]) -> io::Res
     reader.read_to_end(&mut body)?;
     Ok(body)
 }
+
+/// PUTs `traces` (v0.4 msgpack) to the trace agent on `127.0.0.1:port`, off the async runtime;
+/// the answer's status.
+pub async fn put_v04_traces(port: u16, traces: Vec<Vec<ddlambda_wire::Span>>) -> io::Result<u16> {
+    tokio::task::spawn_blocking(move || {
+        request(
+            &format!("127.0.0.1:{port}"),
+            "PUT",
+            "/v0.4/traces",
+            &[("Content-Type", "application/msgpack")],
+            &ddlambda_wire::span::encode_v04(&traces),
+            Some(Duration::from_secs(30)),
+        )
+        .map(|r| r.status)
+    })
+    .await
+    .map_err(io::Error::other)?
+}

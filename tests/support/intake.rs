@@ -18,7 +18,8 @@ use libdd_trace_protobuf::pb;
 use prost::Message;
 use serde::Deserialize;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+
+use crate::AbortOnDrop;
 
 /// Span payloads.
 pub const TRACES: &str = "/api/v0.2/traces";
@@ -64,13 +65,7 @@ struct State {
 pub struct FakeIntake {
     base: String,
     state: Arc<State>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for FakeIntake {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: AbortOnDrop<()>,
 }
 
 impl FakeIntake {
@@ -81,11 +76,11 @@ impl FakeIntake {
             .expect("bind the fake intake on 127.0.0.1:0");
         let addr = listener.local_addr().expect("the fake intake's address");
         let state = Arc::new(State::default());
-        let task = tokio::spawn(serve(listener, state.clone()));
+        let server = AbortOnDrop(tokio::spawn(serve(listener, state.clone())));
         Self {
             base: format!("http://{addr}"),
             state,
-            task,
+            _server: server,
         }
     }
 

@@ -173,6 +173,16 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A Tokio task (a server in the test's process) aborted when dropped.
+#[derive(Debug)]
+pub struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A currently free port on 127.0.0.1 (bound then released: use it promptly).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

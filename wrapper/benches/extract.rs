@@ -80,7 +80,14 @@ print(json.dumps({"parsed": rate(parsed), "raw": rate(raw)}))
 fn python_rates(files: &[PathBuf]) -> Option<Value> {
     let peers = std::env::var_os("DDLAMBDA_PEERS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.peers"));
+        .unwrap_or_else(|| {
+            // The default of `tests/peers/install`.
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_default()
+                .join("ddlambda/peers")
+        });
     let python = peers.join("tracer/bin/python");
     if !python.is_file() {
         eprintln!(

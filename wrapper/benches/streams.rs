@@ -57,7 +57,14 @@ fn sqs_batch(records: usize) -> Value {
 fn ddtrace_ns() -> Option<f64> {
     let peers = std::env::var_os("DDLAMBDA_PEERS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.peers"));
+        .unwrap_or_else(|| {
+            // The default of `tests/peers/install`.
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_default()
+                .join("ddlambda/peers")
+        });
     let python = peers.join("tracer/bin/python");
     let script = r#"
 import time, types

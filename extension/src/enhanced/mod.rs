@@ -41,7 +41,7 @@ use crate::buffer::{Buffer, Inbox};
 use crate::event::{Event, TracePayload};
 use crate::lifecycle::telemetry::TelemetryObserver;
 use process::{ProcScope, Sampler};
-use spans::{FailedInvocation, Failure};
+use spans::{FailedInvocation, Failure, Parent};
 
 /// Prefix of every enhanced metric.
 pub const PREFIX: &str = "aws.lambda.enhanced.";
@@ -124,7 +124,8 @@ struct Request {
     start_ns: Option<i64>,
     runtime_done: Option<RuntimeDone>,
     oom_counted: bool,
-    span_written: bool,
+    /// The `aws.lambda` span written here for this request (its runtime died).
+    error_span: Option<Parent>,
     sampler: Option<Sampler>,
 }
 
@@ -173,6 +174,14 @@ impl InvocationTelemetry {
         {
             req.sampler = Some(Sampler::start(self.config.proc_scope.clone()));
         }
+        self.settle_cold_start(&mut state, false);
+    }
+
+    /// The lifecycle is done waiting for `request_id`, right before its flush: the
+    /// cold-start span joins the first invocation's flush when it can.
+    pub fn runtime_done(&self, _request_id: &str) {
+        let mut state = self.lock();
+        self.settle_cold_start(&mut state, false);
     }
 
     /// A line the function wrote (Telemetry `function` record); only OOM reports matter here.
@@ -193,6 +202,7 @@ impl InvocationTelemetry {
     /// SHUTDOWN: stops every sampler still running (their invocations never finished).
     pub fn shutdown(&self) {
         let mut state = self.lock();
+        self.settle_cold_start(&mut state, true);
         for req in state.requests.values_mut() {
             if let Some(s) = req.sampler.take() {
                 drop(s.finish());
@@ -288,7 +298,13 @@ impl InvocationTelemetry {
         self.emit(state, "init_duration", ms / 1000.0, at_ns, true, init_type);
     }
 
-    fn on_runtime_done(&self, state: &mut State, request_id: &str, at_ns: i64, record: &Value) {
+    fn on_runtime_done_record(
+        &self,
+        state: &mut State,
+        request_id: &str,
+        at_ns: i64,
+        record: &Value,
+    ) {
         // A platform.start may never have come (buffered away, or INVOKE was missed).
         self.begin(state, request_id, at_ns);
         let status = record.get("status").and_then(Value::as_str).unwrap_or("");
@@ -352,12 +368,9 @@ impl InvocationTelemetry {
             "error" => error_type.is_none_or(|t| t.starts_with("Runtime.")),
             _ => false,
         };
-        let mut spans = Vec::new();
         let announced = self.buffer.wrapper_start(request_id);
         let req = state.request(request_id);
-        let mut parent = announced.as_ref().map(|a| (a.trace_id, a.span_id));
-        if died && !req.span_written && !self.buffer.ended(request_id) {
-            req.span_written = true;
+        if died && req.error_span.is_none() && !self.buffer.ended(request_id) {
             let failure = if status == "timeout" {
                 Failure::Timeout
             } else if req.oom_counted {
@@ -375,35 +388,66 @@ impl InvocationTelemetry {
                 cold_start: req.cold,
                 announced: announced.as_ref(),
             });
-            parent = Some((span.trace_id, span.span_id));
-            spans.push(span);
+            req.error_span = Some(Parent::from(&span));
+            // A runtime that died sends nothing more: nobody should wait for it.
+            self.push_span(request_id, span, true);
         }
-        if state.first_request.as_deref() == Some(request_id)
-            && !state.init.span_sent
-            && let (Some(start), Some(ms)) = (state.init.start_ns, state.init.duration_ms)
-        {
-            state.init.span_sent = true;
-            let parent = parent.unwrap_or_else(|| (spans::new_id(), 0));
-            spans.push(spans::cold_start_span(
-                &self.config.function_name,
-                start,
-                ms,
-                state.init.init_type.as_deref(),
-                parent,
-            ));
+    }
+
+    /// Writes the `aws.lambda.cold_start` span once init's telemetry is in and the span it
+    /// hangs under is known: the first invocation's `aws.lambda` as the wrapper announced it,
+    /// or the error span written here for it. Each of those can arrive before or after the
+    /// other, and after later INVOKEs (telemetry comes in batches; the wrapper's end signal
+    /// lets the lifecycle move on first), so this runs on every event that may complete it.
+    /// Without either, it waits until no announcement can come any more (`over`, a later
+    /// invocation, the first one's end signal, no wrapper at all), then the span is the root
+    /// of a trace of its own: with a tracer's own `aws.lambda` span (no wrapper), the
+    /// extension does not know that span's ids.
+    fn settle_cold_start(&self, state: &mut State, over: bool) {
+        if state.init.span_sent {
+            return;
         }
-        if !spans.is_empty() {
-            self.buffer.push(Event::Traces(TracePayload {
-                request_id: Some(request_id.to_owned()),
-                // A runtime that died sends nothing more: nobody should wait for it.
-                end_of_invocation: died,
-                body_bytes: 0,
-                traces: vec![spans],
-                lang: String::new(),
-                lang_version: String::new(),
-                tracer_version: String::new(),
-            }));
+        let (Some(start), Some(ms), Some(first)) = (
+            state.init.start_ns,
+            state.init.duration_ms,
+            state.first_request.clone(),
+        ) else {
+            return;
+        };
+        let done = state.requests.get(&first);
+        let parent = self
+            .buffer
+            .wrapper_start(&first)
+            .as_ref()
+            .map(Parent::from)
+            .or_else(|| done.and_then(|r| r.error_span));
+        let over = over
+            || state.invocations > 1
+            || self.buffer.ended(&first)
+            // The wrapper says hello before the first INVOKE: without one, nobody announces.
+            || (done.is_some_and(|r| r.runtime_done.is_some()) && self.buffer.hello().is_none());
+        if parent.is_none() && !over {
+            return;
         }
+        state.init.span_sent = true;
+        let span = spans::cold_start_span(
+            &self.config.function_name,
+            start,
+            ms,
+            state.init.init_type.as_deref(),
+            parent,
+        );
+        self.push_span(&first, span, false);
+    }
+
+    /// Holds one span of ours for `request_id`'s flush.
+    fn push_span(&self, request_id: &str, span: Span, end_of_invocation: bool) {
+        self.buffer.push(Event::Traces(TracePayload {
+            request_id: Some(request_id.to_owned()),
+            end_of_invocation,
+            traces: vec![vec![span]],
+            ..TracePayload::default()
+        }));
     }
 
     fn on_report(&self, state: &mut State, request_id: &str, at_ns: i64, record: &Value) {
@@ -501,6 +545,10 @@ impl TelemetryObserver for InvocationTelemetry {
         self.invoke(request_id);
     }
 
+    fn on_runtime_done(&self, request_id: &str) {
+        self.runtime_done(request_id);
+    }
+
     fn on_shutdown(&self) {
         self.shutdown();
     }
@@ -534,11 +582,12 @@ impl TelemetryObserver for InvocationTelemetry {
                 state.request(id).start_ns = Some(at_ns);
             }
             ("platform.runtimeDone", Some(id)) => {
-                self.on_runtime_done(&mut state, id, at_ns, record)
+                self.on_runtime_done_record(&mut state, id, at_ns, record)
             }
             ("platform.report", Some(id)) => self.on_report(&mut state, id, at_ns, record),
-            _ => {}
+            _ => return,
         }
+        self.settle_cold_start(&mut state, false);
     }
 }
 

@@ -115,26 +115,64 @@ pub fn error_span(f: &FailedInvocation<'_>) -> Span {
     }
 }
 
+/// The span a telemetry span hangs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parent {
+    pub trace_id: u64,
+    /// High 64 bits of a 128-bit trace id (`_dd.p.tid`).
+    pub trace_id_high: Option<u64>,
+    pub span_id: u64,
+}
+
+impl From<&InvocationStart> for Parent {
+    fn from(a: &InvocationStart) -> Self {
+        Self {
+            trace_id: a.trace_id,
+            trace_id_high: a.trace_id_high,
+            span_id: a.span_id,
+        }
+    }
+}
+
+impl From<&Span> for Parent {
+    fn from(s: &Span) -> Self {
+        Self {
+            trace_id: s.trace_id,
+            trace_id_high: s
+                .meta
+                .get("_dd.p.tid")
+                .and_then(|h| u64::from_str_radix(h, 16).ok()),
+            span_id: s.span_id,
+        }
+    }
+}
+
 /// The `aws.lambda.cold_start` span: `platform.initStart` for `init_ms`, a child of the first
-/// invocation's `aws.lambda` span (`parent`: trace id, span id).
+/// invocation's `aws.lambda` span, or the root of a trace of its own when that is unknown
+/// (`parent: None`).
 pub fn cold_start_span(
     function_name: &str,
     init_start_ns: i64,
     init_ms: f64,
     init_type: Option<&str>,
-    parent: (u64, u64),
+    parent: Option<Parent>,
 ) -> Span {
     let mut meta = BTreeMap::from([("_dd.ddlambda.source".to_owned(), "telemetry".to_owned())]);
     if let Some(t) = init_type {
         meta.insert("init_type".to_owned(), t.to_owned());
     }
+    // The span travels in a chunk of its own: the chunk needs the high half to join the trace.
+    if let Some(high) = parent.and_then(|p| p.trace_id_high) {
+        meta.insert("_dd.p.tid".to_owned(), format!("{high:016x}"));
+    }
+    let (trace_id, parent_id) = parent.map_or_else(|| (new_id(), 0), |p| (p.trace_id, p.span_id));
     Span {
         service: "aws.lambda".to_owned(),
         name: "aws.lambda.cold_start".to_owned(),
         resource: function_name.to_owned(),
-        trace_id: parent.0,
+        trace_id,
         span_id: new_id(),
-        parent_id: parent.1,
+        parent_id,
         start: init_start_ns,
         duration: (init_ms * 1e6) as i64,
         meta,
@@ -195,8 +233,12 @@ mod tests {
         assert_eq!(s.parent_id, 0);
         assert_eq!((s.start, s.duration), (4_000_000_000, 1_000_000_000));
         assert_eq!(s.meta["error.type"], "Runtime.ExitError");
-        let c = cold_start_span("fn", 10, 250.5, Some("on-demand"), (s.trace_id, s.span_id));
+        let c = cold_start_span("fn", 10, 250.5, Some("on-demand"), Some(Parent::from(&s)));
         assert_eq!((c.trace_id, c.parent_id), (s.trace_id, s.span_id));
         assert_eq!(c.duration, 250_500_000);
+        assert!(!c.meta.contains_key("_dd.p.tid"));
+        let root = cold_start_span("fn", 10, 1.0, None, None);
+        assert_ne!(root.trace_id, 0);
+        assert_eq!(root.parent_id, 0);
     }
 }

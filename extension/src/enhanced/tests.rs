@@ -167,6 +167,164 @@ fn the_cold_start_span_hangs_under_the_wrappers_announced_span() {
     assert_eq!(s.duration, 181_500_000);
 }
 
+fn hello() -> Event {
+    Event::Wrapper(WrapperSignal::Hello(ddlambda_wire::invocation::Hello {
+        runtime: "ddlambda-rust".into(),
+        version: "0".into(),
+    }))
+}
+
+/// The first invocation's announcement: a 128-bit trace.
+fn first_start() -> Event {
+    Event::Wrapper(WrapperSignal::Start(InvocationStart {
+        request_id: "r1".into(),
+        trace_id: 7,
+        trace_id_high: Some(0x6900_0000_0000_00ab),
+        span_id: 8,
+        sampling_priority: Some(1),
+        start_ns: 1,
+        cold_start: true,
+        ..InvocationStart::default()
+    }))
+}
+
+/// The wrapper's spans for `id`, carrying the end marker (what makes the lifecycle flush).
+fn wrapper_end(id: &str) -> Event {
+    Event::Traces(TracePayload {
+        request_id: Some(id.to_owned()),
+        end_of_invocation: true,
+        ..TracePayload::default()
+    })
+}
+
+/// The cold-start spans in the buffer, with the invocation they are held under.
+fn cold_start_spans(f: &Fixture) -> Vec<(Option<String>, Span)> {
+    f.spans()
+        .into_iter()
+        .filter(|(_, _, s)| s.name == "aws.lambda.cold_start")
+        .map(|(inv, _, s)| (inv, s))
+        .collect()
+}
+
+fn assert_under_the_first_announcement(spans: &[(Option<String>, Span)]) {
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let (inv, s) = &spans[0];
+    assert_eq!(inv.as_deref(), Some("r1"));
+    assert_eq!((s.trace_id, s.parent_id), (7, 8), "{s:?}");
+    assert_eq!(s.meta["_dd.p.tid"], "69000000000000ab");
+}
+
+/// What `ddlambda demo` showed with several invocations: the wrapper's end signal lets the
+/// lifecycle flush and take the next INVOKE before the first invocation's `runtimeDone`
+/// (delivered in batches, late) has been processed.
+#[test]
+fn the_cold_start_span_stays_under_the_first_invocation_when_its_telemetry_comes_after_the_next_invoke()
+ {
+    let f = fixture(true);
+    f.buffer.push(hello());
+    let records = cold_start_records();
+    let records = records.as_array().cloned().unwrap_or_default();
+    f.feed(json!(records[..3]));
+    f.buffer.open_invocation("r1");
+    f.telemetry.on_invoke("r1");
+    f.buffer.push(first_start());
+    f.buffer.push(wrapper_end("r1"));
+    f.buffer.runtime_done("r1");
+    f.telemetry.on_runtime_done("r1");
+    f.buffer.open_invocation("r2");
+    f.telemetry.on_invoke("r2");
+    f.feed(json!(records[3..]));
+    for id in ["r2", "r3"] {
+        f.buffer.push(wrapper_end(id));
+        f.telemetry.on_runtime_done(id);
+        f.feed(warm(id, "success", None, 50));
+        f.buffer.open_invocation("r3");
+        f.telemetry.on_invoke("r3");
+    }
+    assert_under_the_first_announcement(&cold_start_spans(&f));
+}
+
+/// The announcement travels on its own connection, the telemetry on another: it may come
+/// after the first invocation's whole telemetry, and still before the end signal (the wrapper
+/// sends both in order on one connection).
+#[test]
+fn the_cold_start_span_waits_for_an_announcement_that_comes_after_the_telemetry() {
+    let f = fixture(true);
+    f.buffer.push(hello());
+    f.buffer.open_invocation("r1");
+    f.telemetry.on_invoke("r1");
+    f.feed(cold_start_records());
+    f.buffer.push(first_start());
+    f.buffer.push(wrapper_end("r1"));
+    f.telemetry.on_runtime_done("r1");
+    assert_under_the_first_announcement(&cold_start_spans(&f));
+}
+
+/// Without a wrapper (a tracer's own `aws.lambda` span, or no tracer), nothing announces the
+/// first invocation's span: the cold-start span is the root of a trace of its own, written at
+/// `runtimeDone` as before.
+#[test]
+fn without_a_wrapper_the_cold_start_span_is_a_root_at_runtime_done() {
+    let f = fixture(true);
+    f.buffer.open_invocation("r1");
+    f.telemetry.on_invoke("r1");
+    f.feed(cold_start_records());
+    let spans = cold_start_spans(&f);
+    assert_eq!(spans.len(), 1);
+    let s = &spans[0].1;
+    assert_ne!(s.trace_id, 0);
+    assert_eq!(s.parent_id, 0);
+    assert!(!s.meta.contains_key("_dd.p.tid"));
+}
+
+/// A wrapper said hello but its announcement never came: the span waits until the first
+/// invocation is over for good (here: its end signal), then stands alone rather than be lost.
+#[test]
+fn a_missing_announcement_is_waited_for_until_the_first_invocation_is_over() {
+    let f = fixture(true);
+    f.buffer.push(hello());
+    f.buffer.open_invocation("r1");
+    f.telemetry.on_invoke("r1");
+    f.feed(cold_start_records());
+    assert!(
+        cold_start_spans(&f).is_empty(),
+        "the announcement may still come"
+    );
+    f.buffer.push(wrapper_end("r1"));
+    f.telemetry.on_runtime_done("r1");
+    let spans = cold_start_spans(&f);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].1.parent_id, 0);
+    // Written once.
+    f.telemetry.on_invoke("r2");
+    f.telemetry.shutdown();
+    assert!(cold_start_spans(&f).is_empty());
+}
+
+/// A first invocation that died without an announcement: its error span is the parent.
+#[test]
+fn a_crashed_first_invocation_parents_the_cold_start_span_on_its_error_span() {
+    let f = fixture(true);
+    f.buffer.open_invocation("r1");
+    let records = cold_start_records();
+    let mut records = records.as_array().cloned().unwrap_or_default();
+    records[4]["record"]["status"] = json!("error");
+    records[4]["record"]["errorType"] = json!("Runtime.ExitError");
+    f.feed(json!(records));
+    let spans = f.spans();
+    let error = spans.iter().find(|(_, _, s)| s.name == "aws.lambda");
+    let cold = spans
+        .iter()
+        .find(|(_, _, s)| s.name == "aws.lambda.cold_start");
+    let (Some((_, _, error)), Some((_, _, cold))) = (error, cold) else {
+        panic!("{spans:?}");
+    };
+    assert_eq!(
+        (cold.trace_id, cold.parent_id),
+        (error.trace_id, error.span_id)
+    );
+}
+
 fn warm(id: &str, status: &str, error_type: Option<&str>, used_mb: u64) -> Value {
     let mut done = json!({"requestId": id, "status": status,
                           "metrics": {"durationMs": 3000.0, "producedBytes": 0}});

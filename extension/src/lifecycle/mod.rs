@@ -166,6 +166,9 @@ impl<S: Sink> Lifecycle<S> {
         }
 
         let verdict = self.wait_runtime_done(state, &inv).await;
+        for o in &self.observers {
+            o.on_runtime_done(&rid);
+        }
         let done_by = match verdict {
             Verdict::Done(by) => Some(by),
             Verdict::GiveUp(GiveUpReason::WrapperGraceOver) => {

@@ -52,6 +52,10 @@ pub trait TelemetryObserver: Send + Sync {
     fn on_platform_record(&self, record: &Value);
     /// INVOKE for `request_id` (process metrics start sampling here).
     fn on_invoke(&self, _request_id: &str) {}
+    /// The lifecycle stopped waiting for `request_id`'s runtime (its `runtimeDone` or the
+    /// wrapper's end signal, or waiting gave up), right before that invocation's flush: the
+    /// last moment to add to it.
+    fn on_runtime_done(&self, _request_id: &str) {}
     /// SHUTDOWN, before the final flush.
     fn on_shutdown(&self) {}
 }
