@@ -6,11 +6,12 @@
 //! hash, with sketch counts equal to the checkpoints set.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use ddlambda_tests::bin_path;
 use ddlambda_tests::command::{output_text, run};
-use ddlambda_tests::{ChildGuard, bin_path, free_port, peers, wait_until};
+use ddlambda_tests::moto::Moto;
 use serde_json::Value;
 
 /// 12 messages: two SQS batches (two relay invocations), one Kinesis batch.
@@ -164,26 +165,8 @@ fn demo_on_the_embedded_stand_ins() {
 
 #[test]
 fn demo_on_moto() {
-    let Some(peers) = peers() else { return };
-    let moto = peers.venv_bin("aws", "moto_server");
-    if !moto.is_file() {
-        ddlambda_tests::missing_peer("moto_server (venv aws)");
-        return;
-    }
-    let port = free_port();
-    let _moto = ChildGuard::spawn(
-        Command::new(moto)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .expect("start moto_server");
-    let addr = format!("127.0.0.1:{port}");
-    let up = wait_until(Duration::from_secs(60), || {
-        std::net::TcpStream::connect(&addr).ok()
-    });
-    assert!(up.is_some(), "moto did not listen on {addr} within 60 s");
-    let url = format!("http://{addr}");
+    let Some(moto) = Moto::start() else { return };
+    let url = moto.url.clone();
 
     let dir = tempfile::tempdir().expect("tempdir");
     let report = run_demo(dir.path(), &["--aws-endpoint", &url]);

@@ -90,22 +90,6 @@ pub fn require_peer(what: &str, path: PathBuf) -> Option<PathBuf> {
     None
 }
 
-/// The installed real peers (`tests/peers/install`).
-#[derive(Clone, Debug)]
-pub struct Peers {
-    /// `DDLAMBDA_PEERS_DIR`: venvs `tracer`, `testagent`, `aws`, and `node`.
-    pub dir: PathBuf,
-    /// `DDLAMBDA_RIE`: the AWS Runtime Interface Emulator binary, if installed.
-    pub rie: Option<PathBuf>,
-}
-
-impl Peers {
-    /// A program inside a venv, e.g. `venv_bin("tracer", "python")`.
-    pub fn venv_bin(&self, venv: &str, program: &str) -> PathBuf {
-        self.dir.join(venv).join("bin").join(program)
-    }
-}
-
 /// Whether missing peers must fail the test (`DDLAMBDA_REQUIRE_PEERS=1`, set by `tests/run`).
 pub fn peers_required() -> bool {
     std::env::var("DDLAMBDA_REQUIRE_PEERS").is_ok_and(|v| v == "1")
@@ -120,18 +104,6 @@ pub fn missing_peer(what: &str) {
         "{msg}; DDLAMBDA_REQUIRE_PEERS=1 forbids skipping"
     );
     eprintln!("\n!!!!!!!! SKIPPING: {msg} !!!!!!!!\n");
-}
-
-/// The peers, or `None` (after [`missing_peer`]) when [`peers_dir`] is not a directory.
-pub fn peers() -> Option<Peers> {
-    let Some(dir) = Some(peers_dir()).filter(|d| d.is_dir()) else {
-        missing_peer("the peers directory (DDLAMBDA_PEERS_DIR)");
-        return None;
-    };
-    Some(Peers {
-        dir,
-        rie: rie_path(),
-    })
 }
 
 /// The AWS RIE binary, or `None` (after [`missing_peer`]).
