@@ -114,6 +114,39 @@ struct State {
     hello: Option<Hello>,
     ended: HashSet<String>,
     starts: HashMap<String, InvocationStart>,
+    /// The first cold `aws.lambda` span seen (a tracer's or the wrapper's) and its request id:
+    /// the cold-start span's parent when no wrapper announced one.
+    first_lambda: Option<(String, LambdaSpan)>,
+}
+
+/// Where an invocation's `aws.lambda` span sits in its trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LambdaSpan {
+    pub trace_id: u64,
+    /// High 64 bits of a 128-bit trace id (`_dd.p.tid` on the chunk).
+    pub trace_id_high: Option<u64>,
+    pub span_id: u64,
+}
+
+impl LambdaSpan {
+    /// The `aws.lambda` span of `request_id` in `chunk`, if there.
+    fn find(request_id: &str, chunk: &[Span]) -> Option<Self> {
+        let span = chunk.iter().find(|s| {
+            s.name == "aws.lambda"
+                && s.trace_id != 0
+                && s.meta.get(REQUEST_ID_META).map(String::as_str) == Some(request_id)
+        })?;
+        let trace_id_high = chunk
+            .iter()
+            .filter(|s| s.trace_id == span.trace_id)
+            .find_map(|s| s.meta.get("_dd.p.tid"))
+            .and_then(|h| u64::from_str_radix(h, 16).ok());
+        Some(Self {
+            trace_id: span.trace_id,
+            trace_id_high,
+            span_id: span.span_id,
+        })
+    }
 }
 
 impl Buffer {
@@ -198,6 +231,15 @@ impl Buffer {
     /// cold-start span), while it is the open invocation or the first.
     pub fn wrapper_start(&self, request_id: &str) -> Option<InvocationStart> {
         self.state().starts.get(request_id).cloned()
+    }
+
+    /// The `aws.lambda` span of `request_id` as a tracer sent it, if it was the first
+    /// invocation's (the only one remembered).
+    pub fn first_lambda_span(&self, request_id: &str) -> Option<LambdaSpan> {
+        match &self.state().first_lambda {
+            Some((r, span)) if r == request_id => Some(*span),
+            _ => None,
+        }
     }
 
     /// Waits until the wrapper's end signal for `request_id` arrives, at most `timeout`.
@@ -387,6 +429,9 @@ impl State {
         if let Some(owner) = owner {
             // Before the first INVOKE is processed, a known request can only be the first.
             let cold = self.first.as_ref().is_none_or(|f| *f == owner);
+            if cold && self.first_lambda.is_none() {
+                self.first_lambda = LambdaSpan::find(&owner, chunk).map(|s| (owner.clone(), s));
+            }
             return (Some(owner), cold);
         }
         let Some(first) = &self.first else {

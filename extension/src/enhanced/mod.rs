@@ -23,6 +23,15 @@
 //! Tags: the function tags, `cold_start:true|false`, `proactive_initialization:true` when the
 //! first invocation came more than 10 s after the extension started, `init_type` on
 //! `init_duration`.
+//!
+//! The `aws.lambda.cold_start` span (init's `platform.initStart` + `initReport` duration) is a
+//! child of the FIRST invocation's `aws.lambda` span, whichever of init's records, that
+//! invocation's telemetry, the wrapper's announcement of it and later INVOKEs arrives first
+//! (the buffer keeps the first announcement for this). Without a wrapper, a tracer's
+//! `aws.lambda` span carrying the first `request_id` is the parent, as with bottlecap; with
+//! neither, it is the root of a trace of its own, written when the first invocation is over
+//! (next INVOKE or SHUTDOWN). Bottlecap makes the `aws.lambda` span itself for the tracers
+//! that do not, so it always has a parent to give.
 
 pub mod cost;
 pub mod oom;
@@ -396,13 +405,12 @@ impl InvocationTelemetry {
 
     /// Writes the `aws.lambda.cold_start` span once init's telemetry is in and the span it
     /// hangs under is known: the first invocation's `aws.lambda` as the wrapper announced it,
-    /// or the error span written here for it. Each of those can arrive before or after the
-    /// other, and after later INVOKEs (telemetry comes in batches; the wrapper's end signal
-    /// lets the lifecycle move on first), so this runs on every event that may complete it.
-    /// Without either, it waits until no announcement can come any more (`over`, a later
-    /// invocation, the first one's end signal, no wrapper at all), then the span is the root
-    /// of a trace of its own: with a tracer's own `aws.lambda` span (no wrapper), the
-    /// extension does not know that span's ids.
+    /// as a tracer sent it (with its `request_id`), or the error span written for it. Each of
+    /// those can arrive before or after the other, and after later INVOKEs (telemetry comes
+    /// in batches; the wrapper's end signal lets the lifecycle move on first), so this runs
+    /// on every event that may complete it. Without any, it waits until the first invocation
+    /// is over for good (`over`: SHUTDOWN; a later invocation; its end signal), then the span
+    /// is the root of a trace of its own rather than be lost.
     fn settle_cold_start(&self, state: &mut State, over: bool) {
         if state.init.span_sent {
             return;
@@ -420,12 +428,10 @@ impl InvocationTelemetry {
             .wrapper_start(&first)
             .as_ref()
             .map(Parent::from)
+            .or_else(|| self.buffer.first_lambda_span(&first).map(Parent::from))
             .or_else(|| done.and_then(|r| r.error_span));
-        let over = over
-            || state.invocations > 1
-            || self.buffer.ended(&first)
-            // The wrapper says hello before the first INVOKE: without one, nobody announces.
-            || (done.is_some_and(|r| r.runtime_done.is_some()) && self.buffer.hello().is_none());
+        // Without a wrapper, a tracer's spans may come until the next INVOKE.
+        let over = over || state.invocations > 1 || self.buffer.ended(&first);
         if parent.is_none() && !over {
             return;
         }

@@ -134,6 +134,16 @@ impl From<&InvocationStart> for Parent {
     }
 }
 
+impl From<crate::buffer::LambdaSpan> for Parent {
+    fn from(s: crate::buffer::LambdaSpan) -> Self {
+        Self {
+            trace_id: s.trace_id,
+            trace_id_high: s.trace_id_high,
+            span_id: s.span_id,
+        }
+    }
+}
+
 impl From<&Span> for Parent {
     fn from(s: &Span) -> Self {
         Self {

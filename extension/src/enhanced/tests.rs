@@ -260,15 +260,58 @@ fn the_cold_start_span_waits_for_an_announcement_that_comes_after_the_telemetry(
     assert_under_the_first_announcement(&cold_start_spans(&f));
 }
 
-/// Without a wrapper (a tracer's own `aws.lambda` span, or no tracer), nothing announces the
-/// first invocation's span: the cold-start span is the root of a trace of its own, written at
-/// `runtimeDone` as before.
+/// Without a wrapper, a tracer's `aws.lambda` span carrying the first request id is the
+/// parent, even when it arrives after the first invocation's telemetry.
 #[test]
-fn without_a_wrapper_the_cold_start_span_is_a_root_at_runtime_done() {
+fn without_a_wrapper_a_tracers_aws_lambda_span_is_the_parent() {
     let f = fixture(true);
     f.buffer.open_invocation("r1");
     f.telemetry.on_invoke("r1");
     f.feed(cold_start_records());
+    f.telemetry.on_runtime_done("r1");
+    assert!(
+        cold_start_spans(&f).is_empty(),
+        "the tracer's spans may still come"
+    );
+    let root = Span {
+        name: "aws.sqs".into(),
+        trace_id: 70,
+        span_id: 71,
+        meta: BTreeMap::from([("_dd.p.tid".into(), "69000000000000ab".into())]),
+        ..Span::default()
+    };
+    let lambda = Span {
+        name: "aws.lambda".into(),
+        trace_id: 70,
+        span_id: 72,
+        parent_id: 71,
+        meta: BTreeMap::from([("request_id".into(), "r1".into())]),
+        ..Span::default()
+    };
+    f.buffer.push(Event::Traces(TracePayload {
+        traces: vec![vec![root, lambda]],
+        ..TracePayload::default()
+    }));
+    f.buffer.open_invocation("r2");
+    f.telemetry.on_invoke("r2");
+    let spans = cold_start_spans(&f);
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let s = &spans[0].1;
+    assert_eq!((s.trace_id, s.parent_id), (70, 72));
+    assert_eq!(s.meta["_dd.p.tid"], "69000000000000ab");
+}
+
+/// With neither a wrapper nor a tracer's span, the cold-start span is the root of a trace of
+/// its own once the first invocation is over (here: SHUTDOWN).
+#[test]
+fn with_nothing_to_hang_under_the_cold_start_span_is_a_root_at_the_end() {
+    let f = fixture(true);
+    f.buffer.open_invocation("r1");
+    f.telemetry.on_invoke("r1");
+    f.feed(cold_start_records());
+    f.telemetry.on_runtime_done("r1");
+    assert!(cold_start_spans(&f).is_empty());
+    f.telemetry.shutdown();
     let spans = cold_start_spans(&f);
     assert_eq!(spans.len(), 1);
     let s = &spans[0].1;
@@ -354,7 +397,13 @@ fn a_timeout_gets_an_error_span_and_is_counted() {
     assert_eq!(m["timeouts"].1, 1.0);
     assert!(!m.contains_key("out_of_memory"));
     assert!(m["timeouts"].0.contains(&"cold_start:false".to_owned()));
-    let spans = f.spans();
+    let (cold, spans): (Vec<_>, Vec<_>) = f
+        .spans()
+        .into_iter()
+        .partition(|(_, _, s)| s.name == "aws.lambda.cold_start");
+    // Nothing announced r1 nor sent its span: its cold start stands alone once r2 begins.
+    assert_eq!(cold.len(), 1);
+    assert_eq!(cold[0].0.as_deref(), Some("r1"));
     assert_eq!(spans.len(), 1);
     let (inv, end, s) = &spans[0];
     assert_eq!(inv.as_deref(), Some("r2"));
