@@ -1,5 +1,7 @@
 //! `#[ddlambda::handler]` at run time: signature kept, outcome recorded, panics re-raised.
 
+mod support;
+
 use ddlambda::lambda_runtime::{Context, Error, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -35,6 +37,7 @@ fn event<T>(payload: T) -> LambdaEvent<T> {
 
 #[tokio::test]
 async fn decorated_handlers_keep_their_behaviour() {
+    let _subscriber = support::own_subscriber();
     assert_eq!(echo(event(json!({"n": 1}))).await.unwrap(), json!({"n": 2}));
     assert_eq!(
         echo(event(json!({"fail": true})))
@@ -57,6 +60,7 @@ async fn decorated_handlers_keep_their_behaviour() {
 
 #[tokio::test]
 async fn panics_are_re_raised() {
+    let _subscriber = support::own_subscriber();
     let joined = tokio::spawn(panics(event(json!({})))).await;
     let panic = joined.unwrap_err().into_panic();
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"handler exploded"));

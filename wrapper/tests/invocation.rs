@@ -63,6 +63,7 @@ fn by_name<'a>(spans: &'a [Span], name: &str) -> &'a Span {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_batch_continues_the_producer_trace_through_the_inferred_span() {
+    let _subscriber = support::own_subscriber();
     let agent = FakeAgent::start(true).await;
     let tracer = tracer(&agent);
     let event = json!({"Records": [
@@ -144,6 +145,7 @@ async fn sqs_batch_continues_the_producer_trace_through_the_inferred_span() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_root_gets_a_128_bit_trace_id_and_errors_are_tagged() {
+    let _subscriber = support::own_subscriber();
     let agent = FakeAgent::start(true).await;
     let tracer = tracer(&agent);
     let invocation = Invocation::start(
@@ -178,6 +180,7 @@ async fn a_new_root_gets_a_128_bit_trace_id_and_errors_are_tagged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_trace_agent_gets_traces_only() {
+    let _subscriber = support::own_subscriber();
     let agent = FakeAgent::start(false).await;
     let tracer = tracer(&agent);
     for id in ["a", "b"] {

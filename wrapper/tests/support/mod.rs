@@ -107,3 +107,14 @@ impl Drop for FakeAgent {
         self.task.abort();
     }
 }
+
+/// Gives this test thread its own (empty) subscriber before anything creates a span.
+///
+/// `tracing` caches each callsite's interest process-wide. A test thread with no subscriber
+/// that registers a callsite (e.g. `aws.lambda`) while another test is installing its
+/// thread-local subscriber can cache "never" for everyone, and that other test then sees no
+/// span at all. Once every test in a binary sets its own default first, no callsite is
+/// registered on behalf of "no subscriber".
+pub fn own_subscriber() -> tracing::subscriber::DefaultGuard {
+    tracing::subscriber::set_default(tracing_subscriber::registry())
+}
