@@ -35,16 +35,24 @@ fn with<'a>(
         .collect()
 }
 
+/// The scripted Lambda API, an intake behaving as told, and the extension (Datadog sink to that
+/// intake, plus `extra` settings) past its init `/next`.
+async fn started(
+    behaviour: Behaviour,
+    extra: &[(&'static str, &str)],
+) -> (FakeLambda, FakeIntake, Extension) {
+    let api = FakeLambda::start().await;
+    let intake = FakeIntake::start(behaviour).await;
+    let env = dd_env(&intake);
+    let ext = Extension::start(&api, &with(&env, extra));
+    api.wait_next_calls(1).await;
+    (api, intake, ext)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flushes_after_runtime_done_and_before_next() {
-    let api = FakeLambda::start().await;
-    let intake = FakeIntake::start(Behaviour::Ok).await;
-    let env = dd_env(&intake);
-    let ext = Extension::start(
-        &api,
-        &with(&env, &[("DD_SERVERLESS_FLUSH_STRATEGY", "end")]),
-    );
-    api.wait_next_calls(1).await;
+    let (api, intake, ext) =
+        started(Behaviour::Ok, &[("DD_SERVERLESS_FLUSH_STRATEGY", "end")]).await;
     let calls = api.calls();
     assert_eq!(
         calls[0].1,
@@ -154,22 +162,16 @@ async fn without_telemetry_or_wrapper_next_is_not_held_and_shutdown_flushes_all(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wrapper_end_signal_ends_the_invocation() {
-    let api = FakeLambda::start().await;
-    let intake = FakeIntake::start(Behaviour::Ok).await;
-    let env = dd_env(&intake);
-    let ext = Extension::start(
-        &api,
-        &with(
-            &env,
-            &[
-                ("DD_SERVERLESS_FLUSH_STRATEGY", "end"),
-                // Without telemetry only the wrapper can end an invocation: make sure the
-                // probe alone would not.
-                ("DDLAMBDA_TELEMETRY_PROBE_MS", "0"),
-            ],
-        ),
-    );
-    api.wait_next_calls(1).await;
+    let (api, intake, ext) = started(
+        Behaviour::Ok,
+        &[
+            ("DD_SERVERLESS_FLUSH_STRATEGY", "end"),
+            // Without telemetry only the wrapper can end an invocation: make sure the
+            // probe alone would not.
+            ("DDLAMBDA_TELEMETRY_PROBE_MS", "0"),
+        ],
+    )
+    .await;
     let hello = ext
         .post_json(
             "/ddlambda/v1/hello",
@@ -233,11 +235,7 @@ async fn intake_errors_for_several_invocations_then_healthy_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_intake_at_shutdown_exits_inside_the_deadline_and_reports_the_loss() {
-    let api = FakeLambda::start().await;
-    let intake = FakeIntake::start(Behaviour::Hang).await;
-    let env = dd_env(&intake);
-    let ext = Extension::start(&api, &with(&env, &[]));
-    api.wait_next_calls(1).await;
+    let (api, _intake, ext) = started(Behaviour::Hang, &[]).await;
     api.push_invoke("r1", Duration::from_secs(30));
     ext.send_spans(&[trace(1, 5)], None, false).await;
     api.wait_next_calls(2).await;
@@ -265,14 +263,8 @@ async fn hung_intake_at_shutdown_exits_inside_the_deadline_and_reports_the_loss(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_past_the_buffer_bound_is_dropped_and_counted() {
-    let api = FakeLambda::start().await;
-    let intake = FakeIntake::start(Behaviour::Ok).await;
-    let env = dd_env(&intake);
-    let ext = Extension::start(
-        &api,
-        &with(&env, &[("DDLAMBDA_BUFFER_MAX_BYTES", "262144")]),
-    );
-    api.wait_next_calls(1).await;
+    let (api, intake, ext) =
+        started(Behaviour::Ok, &[("DDLAMBDA_BUFFER_MAX_BYTES", "262144")]).await;
     api.push_invoke("r1", Duration::from_secs(30));
     let mut sent = 0;
     for t in 1..=100u64 {
@@ -298,14 +290,8 @@ async fn a_flood_past_the_buffer_bound_is_dropped_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_of_a_timed_out_or_crashed_invocation_are_still_flushed() {
-    let api = FakeLambda::start().await;
-    let intake = FakeIntake::start(Behaviour::Ok).await;
-    let env = dd_env(&intake);
-    let ext = Extension::start(
-        &api,
-        &with(&env, &[("DD_SERVERLESS_FLUSH_STRATEGY", "end")]),
-    );
-    api.wait_next_calls(1).await;
+    let (api, intake, ext) =
+        started(Behaviour::Ok, &[("DD_SERVERLESS_FLUSH_STRATEGY", "end")]).await;
     api.send_telemetry(&init_start()).await;
     api.push_invoke("r1", Duration::from_secs(30));
     ext.send_spans(&[trace(1, 2)], None, false).await;
@@ -410,11 +396,7 @@ async fn every_span_a_real_tracer_sent_arrives_by_shutdown_without_telemetry() {
     let Some(python) = tracer_python() else {
         return;
     };
-    let api = FakeLambda::start().await;
-    let intake = FakeIntake::start(Behaviour::Ok).await;
-    let env = dd_env(&intake);
-    let ext = Extension::start(&api, &with(&env, &[]));
-    api.wait_next_calls(1).await;
+    let (api, intake, ext) = started(Behaviour::Ok, &[]).await;
     api.push_invoke("r1", Duration::from_secs(30));
     let script = r#"
 import json
@@ -463,14 +445,8 @@ print(json.dumps(ids))
 /// INVOKE does: every invocation ends, every span arrives before its `/next`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn back_to_back_invocations_each_flush_before_next() {
-    let api = FakeLambda::start().await;
-    let intake = FakeIntake::start(Behaviour::Ok).await;
-    let env = dd_env(&intake);
-    let ext = Extension::start(
-        &api,
-        &with(&env, &[("DD_SERVERLESS_FLUSH_STRATEGY", "end")]),
-    );
-    api.wait_next_calls(1).await;
+    let (api, intake, ext) =
+        started(Behaviour::Ok, &[("DD_SERVERLESS_FLUSH_STRATEGY", "end")]).await;
     api.send_telemetry(&init_start()).await;
     let traces: Vec<_> = (0..10u64).map(|t| trace(t + 1, 100)).collect();
     for i in 0..8usize {
@@ -495,17 +471,11 @@ async fn back_to_back_invocations_each_flush_before_next() {
 /// `continuously,<ms>`: `/next` is never held for a flush; a background timer sends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continuous_strategy_flushes_in_the_background() {
-    let api = FakeLambda::start().await;
-    let intake = FakeIntake::start(Behaviour::Ok).await;
-    let env = dd_env(&intake);
-    let ext = Extension::start(
-        &api,
-        &with(
-            &env,
-            &[("DD_SERVERLESS_FLUSH_STRATEGY", "continuously,100")],
-        ),
-    );
-    api.wait_next_calls(1).await;
+    let (api, intake, ext) = started(
+        Behaviour::Ok,
+        &[("DD_SERVERLESS_FLUSH_STRATEGY", "continuously,100")],
+    )
+    .await;
     api.send_telemetry(&init_start()).await;
     api.push_invoke("r1", Duration::from_secs(30));
     ext.send_spans(&[trace(1, 4)], None, false).await;
@@ -522,14 +492,8 @@ async fn continuous_strategy_flushes_in_the_background() {
 /// `/next` past the invocation's deadline, and what could not be sent goes with a later flush.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_intake_never_holds_next_past_the_invocation_deadline() {
-    let api = FakeLambda::start().await;
-    let intake = FakeIntake::start(Behaviour::Hang).await;
-    let env = dd_env(&intake);
-    let ext = Extension::start(
-        &api,
-        &with(&env, &[("DD_SERVERLESS_FLUSH_STRATEGY", "end")]),
-    );
-    api.wait_next_calls(1).await;
+    let (api, intake, ext) =
+        started(Behaviour::Hang, &[("DD_SERVERLESS_FLUSH_STRATEGY", "end")]).await;
     api.send_telemetry(&init_start()).await;
     let deadline = Instant::now() + Duration::from_millis(1500);
     api.push_invoke("r1", Duration::from_millis(1500));
