@@ -36,47 +36,12 @@ pub fn epoch_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// RFC 3339 with milliseconds in UTC (`2022-10-12T00:00:15.064Z`), the Telemetry API's `time`.
-pub fn rfc3339_ms(t: SystemTime) -> String {
-    let ms = epoch_ms(t);
-    let (secs, milli) = (ms / 1000, ms % 1000);
-    let (days, sod) = ((secs / 86_400) as i64, secs % 86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+pub use ddlambda_wire::time::rfc3339_ms;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn formats_rfc3339_with_millis() {
-        let t = UNIX_EPOCH + Duration::from_millis(1_665_532_815_064);
-        assert_eq!(rfc3339_ms(t), "2022-10-12T00:00:15.064Z");
-        assert_eq!(rfc3339_ms(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(rfc3339_ms(leap), "2000-02-29T00:00:00.000Z");
-    }
 
     #[test]
     fn uuid_has_v4_shape() {

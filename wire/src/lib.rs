@@ -8,12 +8,14 @@
 //!   (see `PROTOCOL.md` beside this crate).
 //! - [`pathway`]: data-streams pathway hashing, the propagated pathway context, checkpoints.
 //! - [`checkpoint`]: raw data-streams checkpoints the wrapper sends the extension.
+//! - [`time`]: RFC 3339 timestamps (Telemetry API records, AWS events).
 
 pub mod checkpoint;
 pub mod context;
 pub mod invocation;
 pub mod pathway;
 pub mod span;
+pub mod time;
 pub mod trace;
 
 pub use context::SpanContext;

@@ -150,52 +150,9 @@ fn decimal_to_ns(text: &str, unit_ns: i64) -> Option<i64> {
     Some(scaled)
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (UTC) into ns since the epoch: the two formats
-/// datadog-lambda parses for SNS, S3, EventBridge and Step Functions times.
-pub fn parse_utc_timestamp(text: &str) -> Option<i64> {
-    let text = text.strip_suffix('Z')?;
-    let (date, time) = text.split_once('T')?;
-    let mut date_parts = date.splitn(3, '-');
-    let year: i64 = date_parts.next()?.parse().ok()?;
-    let month: u32 = date_parts.next()?.parse().ok()?;
-    let day: u32 = date_parts.next()?.parse().ok()?;
-    let (hms, fraction) = match time.split_once('.') {
-        Some((hms, fraction)) => (hms, Some(fraction)),
-        None => (time, None),
-    };
-    let mut hms_parts = hms.splitn(3, ':');
-    let hour: i64 = hms_parts.next()?.parse().ok()?;
-    let minute: i64 = hms_parts.next()?.parse().ok()?;
-    let second: i64 = hms_parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let nanos = match fraction {
-        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => {
-            f.parse::<i64>().ok()? * 10_i64.pow(9 - f.len() as u32)
-        }
-        Some(_) => return None,
-        None => 0,
-    };
-    let days = days_from_civil(year, month, day);
-    Some(((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000_000_000) + nanos)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+/// The times datadog-lambda parses for SNS, S3, EventBridge and Step Functions
+/// (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`), in ns since the epoch.
+pub use ddlambda_wire::time::parse_rfc3339_ns as parse_utc_timestamp;
 
 #[cfg(test)]
 mod tests;
