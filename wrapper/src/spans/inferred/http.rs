@@ -35,72 +35,70 @@ fn resource_path<'a>(event: &'a Value, rc: &'a Value) -> &'a str {
 
 /// `aws.apigateway` for a REST API (v1 payload), starting at `requestTimeEpoch` (ms).
 pub(super) fn rest_api(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
-    let rc = event.get("requestContext")?;
-    let domain = str_at(rc, "/domainName").unwrap_or("");
-    let api_id = str_at(rc, "/apiId").unwrap_or("");
-    let service = cx
-        .config
-        .inferred_service(api_id, "lambda_api_gateway", domain, "");
     let method = str_at(event, "/httpMethod").unwrap_or("None");
     let path = str_at(event, "/path").unwrap_or("None");
-    let resource = format!("{method} {}", resource_path(event, rc));
-    let start = time_at(rc, "/requestTimeEpoch", 1)? * 1_000_000;
-    let synchronous = !invoked_async(event);
-    let mut span = base_span(
+    let (mut span, rc, synchronous) = api_span(
+        event,
+        cx,
         "aws.apigateway",
-        service,
-        resource,
-        "web",
-        start,
-        synchronous,
-    );
-    span.meta.remove("operation_name"); // datadog-lambda sets none on REST API spans
-    span.meta
-        .insert("http.url".into(), format!("https://{domain}{path}"));
-    span.meta.insert("endpoint".into(), path.to_owned());
-    span.meta.insert("http.method".into(), method.to_owned());
+        method,
+        path,
+        "/requestTimeEpoch",
+    )?;
     tag(
         &mut span,
         "http.useragent",
         str_at(rc, "/identity/userAgent"),
     );
     span.meta.insert("span.kind".into(), "server".into());
-    span.meta.insert("apiid".into(), api_id.to_owned());
-    span.meta.insert("apiname".into(), api_id.to_owned());
-    tag(&mut span, "stage", str_at(rc, "/stage"));
-    span.meta
-        .insert("request_id".into(), cx.request_id.to_owned());
     api(span, synchronous)
 }
 
 /// `aws.httpapi` for an HTTP API (v2 payload), starting at `timeEpoch` (ms).
 pub(super) fn http_api(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
     let rc = event.get("requestContext")?;
+    let method = str_at(rc, "/http/method").unwrap_or("None");
+    let path = str_at(event, "/rawPath").unwrap_or("None");
+    let (mut span, rc, synchronous) =
+        api_span(event, cx, "aws.httpapi", method, path, "/timeEpoch")?;
+    tag(&mut span, "http.protocol", str_at(rc, "/http/protocol"));
+    tag(&mut span, "http.source_ip", str_at(rc, "/http/sourceIp"));
+    tag(&mut span, "http.useragent", str_at(rc, "/http/userAgent"));
+    api(span, synchronous)
+}
+
+/// What REST and HTTP API spans share: the service, the `METHOD route` resource, the start
+/// (ms at `start_ms` in `requestContext`), url, endpoint, method, api id, stage, request id.
+/// Returns the span, `requestContext` and whether the invocation was synchronous.
+fn api_span<'a>(
+    event: &'a Value,
+    cx: &InferContext<'_>,
+    name: &str,
+    method: &str,
+    path: &str,
+    start_ms: &str,
+) -> Option<(ddlambda_wire::Span, &'a Value, bool)> {
+    let rc = event.get("requestContext")?;
     let domain = str_at(rc, "/domainName").unwrap_or("");
     let api_id = str_at(rc, "/apiId").unwrap_or("");
     let service = cx
         .config
         .inferred_service(api_id, "lambda_api_gateway", domain, "");
-    let method = str_at(rc, "/http/method").unwrap_or("None");
-    let path = str_at(event, "/rawPath").unwrap_or("None");
     let resource = format!("{method} {}", resource_path(event, rc));
-    let start = time_at(rc, "/timeEpoch", 1)? * 1_000_000;
+    let start = time_at(rc, start_ms, 1)? * 1_000_000;
     let synchronous = !invoked_async(event);
-    let mut span = base_span("aws.httpapi", service, resource, "web", start, synchronous);
-    span.meta.remove("operation_name"); // datadog-lambda sets none on HTTP API spans
-    span.meta.insert("endpoint".into(), path.to_owned());
+    let mut span = base_span(name, service, resource, "web", start, synchronous);
+    span.meta.remove("operation_name"); // datadog-lambda sets none on REST and HTTP API spans
     span.meta
         .insert("http.url".into(), format!("https://{domain}{path}"));
+    span.meta.insert("endpoint".into(), path.to_owned());
     span.meta.insert("http.method".into(), method.to_owned());
-    tag(&mut span, "http.protocol", str_at(rc, "/http/protocol"));
-    tag(&mut span, "http.source_ip", str_at(rc, "/http/sourceIp"));
-    tag(&mut span, "http.useragent", str_at(rc, "/http/userAgent"));
-    span.meta
-        .insert("request_id".into(), cx.request_id.to_owned());
     span.meta.insert("apiid".into(), api_id.to_owned());
     span.meta.insert("apiname".into(), api_id.to_owned());
     tag(&mut span, "stage", str_at(rc, "/stage"));
-    api(span, synchronous)
+    span.meta
+        .insert("request_id".into(), cx.request_id.to_owned());
+    Some((span, rc, synchronous))
 }
 
 /// `aws.apigateway.websocket` named after the route key, starting at `requestTimeEpoch` (ms).
