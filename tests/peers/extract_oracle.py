@@ -3,19 +3,42 @@
 
 Usage: extract_oracle.py CASES_JSON FIXTURES_DIR  (run with the `tracer` peer venv's python)
 
-For every case (event file, optional X-Ray header, client context, DD_MERGE_XRAY_TRACES and a
-declarative custom extractor), runs `datadog_lambda.tracing.extract_dd_trace_context` and applies
-what datadog-lambda's wrapper does next (`set_dd_trace_py_root`: the context parents `aws.lambda`
-only if it came from the event, or with X-Ray merging, which swaps in the X-Ray parent id). Prints
-one JSON object {case name: result} with results in `ddlambda extract`'s format (without
-`extractor` and `links`, which datadog-lambda has no notion of).
+For every case (event file, optional X-Ray header, client context, DD_MERGE_XRAY_TRACES, a
+declarative custom extractor and tracer settings in `env`), runs
+`datadog_lambda.tracing.extract_dd_trace_context` and applies what datadog-lambda's wrapper does
+next (`set_dd_trace_py_root`: the context parents `aws.lambda` only if it came from the event, or
+with X-Ray merging, which swaps in the X-Ray parent id). Prints one JSON object {case name:
+result} with results in `ddlambda extract`'s format (without `extractor` and `links`, which
+datadog-lambda has no notion of), plus the meta of the context ddtrace's `HTTPPropagator.extract`
+returned, which a ddtrace span continuing it carries on the first span of its trace chunk:
+`propagation_tags` (`_dd.p.*`) and `span_tags` (`_dd.parent_id`, `_dd.propagation_error`,
+`baggage.*`). datadog-lambda itself re-creates the context without meta in
+`set_dd_trace_py_root`, so its own spans carry none of it.
+
+ddtrace reads its settings (`DD_TRACE_PROPAGATION_STYLE[_EXTRACT]`, `..._EXTRACT_FIRST`,
+`DD_TRACE_BAGGAGE_TAG_KEYS`, ...) once, at import: the cases of each distinct `env` run in a child
+process started with that environment (`--only NAME...`), exactly as a function would be.
 """
 
 import base64
 import json
 import os
+import subprocess
 import sys
 
+# The settings a case may set; everything else is ddtrace's default.
+TRACER_SETTINGS = (
+    "DD_TRACE_PROPAGATION_STYLE",
+    "DD_TRACE_PROPAGATION_STYLE_EXTRACT",
+    "DD_TRACE_PROPAGATION_EXTRACT_FIRST",
+    "DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT",
+    "DD_TRACE_BAGGAGE_TAG_KEYS",
+    "OTEL_PROPAGATORS",
+)
+
+if "--only" not in sys.argv:
+    for name in TRACER_SETTINGS:
+        os.environ.pop(name, None)
 # X-Ray fallback only happens "in Lambda" (config.is_lambda_context).
 os.environ.setdefault("AWS_LAMBDA_FUNCTION_NAME", "extract-oracle")
 os.environ.pop("DD_TRACE_EXTRACTOR", None)
@@ -97,6 +120,28 @@ def context_fields(ctx):
     }
 
 
+def span_tags(ctx):
+    """The meta ddtrace leaves for the first span that is not propagated further."""
+    if ctx is None:
+        return {}
+    return {
+        k: v
+        for k, v in ctx._meta.items()
+        if k in ("_dd.parent_id", "_dd.propagation_error") or k.startswith("baggage.")
+    }
+
+
+def propagation_tags(ctx):
+    """`_dd.p.*` but the trace id's high half (compared as `trace_id_high`)."""
+    if ctx is None:
+        return {}
+    return {
+        k: v
+        for k, v in ctx._meta.items()
+        if k.startswith("_dd.p.") and k != "_dd.p.tid"
+    }
+
+
 def run(case, fixtures):
     with open(os.path.join(fixtures, case["event"]), encoding="utf-8") as f:
         event = json.load(f)
@@ -111,6 +156,8 @@ def run(case, fixtures):
     )
     if source == "event":
         out = context_fields(ctx)
+        out["span_tags"] = span_tags(ctx)
+        out["propagation_tags"] = propagation_tags(ctx)
         if merge:
             xray = _get_xray_trace_context()
             if xray and xray.span_id:
@@ -125,11 +172,41 @@ def run(case, fixtures):
     return out
 
 
+def in_child(cases_path, fixtures, env, names):
+    """The results of `names`, from a fresh interpreter configured with `env`."""
+    child_env = {k: v for k, v in os.environ.items() if k not in TRACER_SETTINGS}
+    child_env.update(env)
+    out = subprocess.run(
+        [sys.executable, __file__, cases_path, fixtures, "--only", *names],
+        env=child_env,
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    if out.returncode != 0:
+        sys.exit(f"oracle child for {env} failed: {out.stderr.decode(errors='replace')}")
+    return json.loads(out.stdout)
+
+
 def main():
     cases_path, fixtures = sys.argv[1], sys.argv[2]
     with open(cases_path, encoding="utf-8") as f:
         cases = json.load(f)
-    results = {case["name"]: run(case, fixtures) for case in cases}
+    if "--only" in sys.argv:
+        only = set(sys.argv[sys.argv.index("--only") + 1 :])
+        results = {c["name"]: run(c, fixtures) for c in cases if c["name"] in only}
+    else:
+        results = {}
+        by_env = {}
+        for case in cases:
+            env = case.get("env") or {}
+            if env:
+                key = json.dumps(env, sort_keys=True)
+                by_env.setdefault(key, []).append(case["name"])
+            else:
+                results[case["name"]] = run(case, fixtures)
+        for key, names in by_env.items():
+            results.update(in_child(cases_path, fixtures, json.loads(key), names))
     json.dump(results, sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
 

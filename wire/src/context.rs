@@ -28,6 +28,12 @@ pub struct SpanContext {
     /// Propagation tags (`_dd.p.*`) other than `_dd.p.tid`, which lives in `trace_id_high`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub propagation_tags: BTreeMap<String, String>,
+    /// Tags the extraction leaves for the first span of the local trace that are not
+    /// propagated further, as ddtrace's extracted context meta: `_dd.parent_id` (the last
+    /// Datadog span before a W3C-only hop), `_dd.propagation_error` (unusable
+    /// `x-datadog-tags`) and `baggage.*` (`DD_TRACE_BAGGAGE_TAG_KEYS`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub span_tags: BTreeMap<String, String>,
 }
 
 impl SpanContext {

@@ -2,20 +2,25 @@
 //! `extract_dd_trace_context` (8.130.0, the `tracer` peer venv) on the same events — every
 //! fixture in `tests/fixtures/events/` — measured in the same run. Prints events per second for
 //! both and their ratios (goal: ≥ 200x): parsed vs parsed, raw JSON vs raw JSON, and ddlambda
-//! from raw JSON vs Python handed a parsed dict (as its runtime does).
+//! from raw JSON vs Python handed a parsed dict (as its runtime does). ddlambda runs twice on
+//! parsed events: the full `Chain::decide`, and `Chain::decide_parent`, the same work as
+//! datadog-lambda (the context parenting `aws.lambda`, without reading the rest of a batch for
+//! span links, which Python does not do).
 //!
 //! Run: `cargo bench -p ddlambda --bench extract` (after `eval "$(tests/peers/install)"`).
 //! To see where the time goes, run the built binary (`target/release/deps/extract-*`) with:
 //! - `EXTRACT_BENCH_PER_EVENT=1`: ns per event for each fixture alone (warm caches);
 //! - `EXTRACT_BENCH_PROFILE=<rounds>` (and `EXTRACT_BENCH_ONLY=<name part>`): only that many
-//!   parsed rounds, for `valgrind --tool=callgrind`.
+//!   parsed rounds, for `valgrind --tool=callgrind`;
+//! - `EXTRACT_BENCH_PARENT=1` with either: `Chain::decide_parent` instead of `Chain::decide`;
+//! - `EXTRACT_BENCH_RUST_ONLY=1`: only ddlambda's parsed rows (quick before/after pairs).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ddlambda::extract::{Chain, InvocationInfo};
+use ddlambda::extract::{Chain, Decision, InvocationInfo};
 use serde_json::Value;
 
 const MEASURE: Duration = Duration::from_secs(3);
@@ -144,6 +149,19 @@ fn main() {
             black_box(chain.decide(black_box(event), &info, None));
         }
     });
+    let rust_parent = throughput(events.len(), || {
+        for event in &events {
+            black_box(chain.decide_parent(black_box(event), &info, None));
+        }
+    });
+    if std::env::var_os("EXTRACT_BENCH_RUST_ONLY").is_some() {
+        println!(
+            "decide {:.0} ns/event, decide_parent {:.0} ns/event",
+            1e9 / rust_parsed,
+            1e9 / rust_parent
+        );
+        return;
+    }
     let rust_raw = throughput(raws.len(), || {
         for raw in &raws {
             let event: Value = serde_json::from_str(black_box(raw)).expect("JSON");
@@ -158,6 +176,10 @@ fn main() {
     println!(
         "  ddlambda, parsed events:       {rust_parsed:>12.0} events/s  ({:.0} ns/event)",
         1e9 / rust_parsed
+    );
+    println!(
+        "  ddlambda, parsed, parent only: {rust_parent:>12.0} events/s  ({:.0} ns/event)",
+        1e9 / rust_parent
     );
     println!(
         "  ddlambda, from raw JSON:       {rust_raw:>12.0} events/s  ({:.0} ns/event)",
@@ -179,6 +201,10 @@ fn main() {
             rust_parsed / py_parsed
         );
         println!(
+            "  ratio, same work (parent only):  {:>8.1}x (decide_parent vs Python parsed)",
+            rust_parent / py_parsed
+        );
+        println!(
             "  ratio, raw vs raw:               {:>8.1}x",
             rust_raw / py_raw
         );
@@ -190,11 +216,21 @@ fn main() {
     }
 }
 
+/// `Chain::decide`, or `Chain::decide_parent` with `EXTRACT_BENCH_PARENT` set.
+fn decider() -> fn(&Chain, &Value, &InvocationInfo) -> Decision {
+    if std::env::var_os("EXTRACT_BENCH_PARENT").is_some() {
+        |chain, event, info| chain.decide_parent(event, info, None)
+    } else {
+        |chain, event, info| chain.decide(event, info, None)
+    }
+}
+
 /// Nanoseconds per event for each fixture alone, parsed path, warm caches
 /// (`EXTRACT_BENCH_PER_EVENT=1`).
 fn per_event(files: &[PathBuf]) {
     let chain = Chain::new();
     let info = InvocationInfo::default();
+    let decide = decider();
     let mut rows = Vec::new();
     for path in files {
         let raw = std::fs::read_to_string(path).expect("fixture");
@@ -202,7 +238,7 @@ fn per_event(files: &[PathBuf]) {
         let n = 20_000u32;
         let start = Instant::now();
         for _ in 0..n {
-            black_box(chain.decide(black_box(&event), &info, None));
+            black_box(decide(&chain, black_box(&event), &info));
         }
         let ns = start.elapsed().as_nanos() as f64 / f64::from(n);
         rows.push((
@@ -236,9 +272,10 @@ fn profile_rounds(files: &[PathBuf], rounds: u32) {
         .collect();
     let chain = Chain::new();
     let info = InvocationInfo::default();
+    let decide = decider();
     for _ in 0..rounds {
         for event in &events {
-            black_box(chain.decide(black_box(event), &info, None));
+            black_box(decide(&chain, black_box(event), &info));
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct Config {
     /// `DD_TRACE_AWS_SERVICE_REPRESENTATION_ENABLED` (default true): inferred spans are named
     /// after the resource (`my-queue`) rather than the service kind (`sqs`).
     pub aws_service_representation: bool,
+    /// `DD_BOTOCORE_ADD_SPAN_POINTERS` (default true): span pointers from an S3 or DynamoDB
+    /// stream trigger to the span that wrote the object or item.
+    pub add_span_pointers: bool,
     /// `DD_TRACE_REMOVE_INTEGRATION_SERVICE_NAMES_ENABLED`: inferred spans take `DD_SERVICE`.
     pub remove_integration_service_names: bool,
     /// Where the extension's trace agent listens: `DD_TRACE_AGENT_URL` (`http://host:port`),
@@ -50,6 +53,7 @@ impl Default for Config {
             managed_services: true,
             service_mapping: HashMap::new(),
             aws_service_representation: true,
+            add_span_pointers: true,
             remove_integration_service_names: false,
             agent_addr: ddlambda_wire::invocation::DEFAULT_AGENT_ADDR.to_owned(),
             resolve_after: Some(std::time::Duration::from_millis(1)),
@@ -93,6 +97,7 @@ impl Config {
                 .map(|v| parse_service_mapping(&v))
                 .unwrap_or_default(),
             aws_service_representation: flag("DD_TRACE_AWS_SERVICE_REPRESENTATION_ENABLED", true),
+            add_span_pointers: flag("DD_BOTOCORE_ADD_SPAN_POINTERS", true),
             remove_integration_service_names: flag(
                 "DD_TRACE_REMOVE_INTEGRATION_SERVICE_NAMES_ENABLED",
                 false,
@@ -228,5 +233,7 @@ mod tests {
             "localhost:1"
         );
         assert!(!config(&[("DD_TRACE_MANAGED_SERVICES", "false")]).managed_services);
+        assert!(config(&[]).add_span_pointers);
+        assert!(!config(&[("DD_BOTOCORE_ADD_SPAN_POINTERS", "false")]).add_span_pointers);
     }
 }

@@ -92,19 +92,43 @@ pub(crate) struct Shape<'a> {
     pub(crate) headers: Option<&'a Value>,
     /// `multiValueHeaders`, whatever its type.
     pub(crate) multi_value_headers: Option<&'a Value>,
+    /// `Records`, whatever its type.
+    pub(crate) records: Option<&'a Value>,
+}
+
+impl Shape<'static> {
+    /// The shape of no event: an unknown source without any field.
+    pub(crate) const NONE: Self = Shape {
+        source: EventSource::Unknown,
+        has_request: false,
+        request_context: None,
+        headers: None,
+        multi_value_headers: None,
+        records: None,
+    };
 }
 
 impl<'a> Shape<'a> {
+    /// `Records[0]`, if `Records` is a non-empty array.
+    pub(crate) fn first_record(&self) -> Option<&'a Value> {
+        self.records?.as_array()?.first()
+    }
+
+    /// An SQS, SNS or Kinesis batch of more than one record: its other records are span links.
+    pub(crate) fn is_batch(&self) -> bool {
+        matches!(
+            self.source,
+            EventSource::Sqs | EventSource::Sns | EventSource::Kinesis
+        ) && self
+            .records
+            .and_then(Value::as_array)
+            .is_some_and(|r| r.len() > 1)
+    }
+
     /// The shape of `event`.
     pub(crate) fn of(event: &'a Value) -> Self {
         let mut top = TopLevel::default();
-        let mut shape = Self {
-            source: EventSource::Unknown,
-            has_request: false,
-            request_context: None,
-            headers: None,
-            multi_value_headers: None,
-        };
+        let mut shape: Self = Shape::NONE;
         if let Some(obj) = event.as_object() {
             for (key, value) in obj {
                 match TopLevelKey::of(key) {
@@ -118,7 +142,10 @@ impl<'a> Shape<'a> {
                     Some(TopLevelKey::Source) => top.source_field = Some(value),
                     Some(TopLevelKey::HttpMethod) => top.http_method = true,
                     Some(TopLevelKey::RouteKey) => top.route_key = true,
-                    Some(TopLevelKey::Records) => top.records = Some(value),
+                    Some(TopLevelKey::Records) => {
+                        top.records = Some(value);
+                        shape.records = Some(value);
+                    }
                     Some(TopLevelKey::StepFunctions) => top.maybe_step_functions = true,
                     Some(TopLevelKey::Request) => shape.has_request = true,
                     Some(TopLevelKey::Headers) => shape.headers = Some(value),
@@ -255,10 +282,19 @@ impl EventSource {
         }
         let first = records.and_then(Value::as_array).and_then(|r| r.first());
         if let Some(record) = first.and_then(Value::as_object) {
-            let aws_source = record
-                .get("eventSource")
+            // One pass: a look-up per key would `memcmp` every key it passes.
+            let (mut lower, mut upper, mut cf) = (None, None, None);
+            for (key, value) in record {
+                match key.as_str() {
+                    "eventSource" => lower = Some(value),
+                    "EventSource" => upper = Some(value),
+                    "cf" => cf = Some(value),
+                    _ => {}
+                }
+            }
+            let aws_source = lower
                 .filter(|v| truthy(Some(v)))
-                .or_else(|| record.get("EventSource"))
+                .or(upper)
                 .and_then(Value::as_str);
             match aws_source {
                 Some("aws:dynamodb") => source = Self::DynamoDb,
@@ -268,7 +304,7 @@ impl EventSource {
                 Some("aws:sqs") => source = Self::Sqs,
                 _ => {}
             }
-            if truthy(record.get("cf")) {
+            if truthy(cf) {
                 source = Self::CloudFront;
             }
         }

@@ -295,3 +295,106 @@ async fn the_trace_id_reaches_the_log_span_whoever_resolves_first() {
         invocation.finish();
     }
 }
+
+fn fixture(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).expect("fixture JSON")
+}
+
+/// A REST API request a traced Lambda authorizer let through: the authorizer's context parents
+/// `aws.apigateway.authorizer`, which parents `aws.apigateway`, which parents `aws.lambda`,
+/// as datadog-lambda chains them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traced_authorizer_is_upstream_of_the_api_span() {
+    let _subscriber = support::own_subscriber();
+    let agent = FakeAgent::start(true).await;
+    let tracer = tracer(&agent);
+    let event = fixture("authorizer-request-rest.json");
+    let invocation = Invocation::start(&tracer, Some(&event), runtime("req-authorized"));
+    invocation.respond(ddlambda::spans::status::Status::Code(201));
+    invocation.end();
+    invocation.finish();
+    tracer.flush().await;
+
+    let all = agent.traces();
+    assert_eq!(all.len(), 1);
+    let spans = &all[0];
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    let authorizer = by_name(spans, "aws.apigateway.authorizer");
+    let api = by_name(spans, "aws.apigateway");
+    let lambda = by_name(spans, "aws.lambda");
+    for span in [authorizer, api, lambda] {
+        assert_eq!(span.trace_id, 6153740290316482077, "{}", span.name);
+    }
+    assert_eq!(
+        authorizer.parent_id, 2409810463287521931,
+        "the authorizer's own span parents aws.apigateway.authorizer"
+    );
+    assert_eq!(api.parent_id, authorizer.span_id);
+    assert_eq!(lambda.parent_id, api.span_id);
+    // The authorizer finished at ...093.512345 ms; the request came at ...120 ms, 87 ms of
+    // integration latency later the API span starts.
+    assert_eq!(authorizer.start, 1_795_464_698_093_512_345);
+    assert_eq!(authorizer.duration, 113_487_655);
+    assert_eq!(api.start, authorizer.start + authorizer.duration);
+    assert_eq!(
+        api.duration,
+        lambda.start + lambda.duration - api.start,
+        "sync: ends with aws.lambda"
+    );
+    assert_eq!(authorizer.meta["_inferred_span.synchronicity"], "sync");
+    assert_eq!(
+        authorizer.meta["operation_name"],
+        "aws.apigateway.authorizer"
+    );
+    assert_eq!(authorizer.service, api.service);
+    assert_eq!(authorizer.resource, "GET /orders/{id}");
+    assert!(!authorizer.metrics.contains_key("_dd._inferred_span"));
+    assert_eq!(api.metrics["_dd._inferred_span"], 1.0);
+    assert_eq!(
+        authorizer.metrics["_sampling_priority_v1"], 1.0,
+        "the chunk root carries the decision"
+    );
+    assert!(!api.metrics.contains_key("_sampling_priority_v1"));
+    // What the wrapper adds after the handler goes on the span that parents aws.lambda.
+    assert!(api.meta.contains_key("dd_resource_key"));
+    assert!(!authorizer.meta.contains_key("dd_resource_key"));
+    assert_eq!(api.meta["http.status_code"], "201");
+    assert!(!authorizer.meta.contains_key("http.status_code"));
+
+    let requests = agent.requests();
+    let start = requests
+        .iter()
+        .find(|r| r.path == "/ddlambda/v1/invocation/start")
+        .expect("invocation/start");
+    let start: InvocationStart = serde_json::from_slice(&start.body).unwrap();
+    assert_eq!(
+        (start.trace_id, start.parent_id),
+        (lambda.trace_id, api.span_id)
+    );
+}
+
+/// A cached authorizer result (another request's data): no authorizer span, and the API span
+/// starts at the request time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_authorizer_result_draws_no_authorizer_span() {
+    let _subscriber = support::own_subscriber();
+    let agent = FakeAgent::start(true).await;
+    let tracer = tracer(&agent);
+    let event = fixture("authorizer-request-rest-cached.json");
+    let invocation = Invocation::start(&tracer, Some(&event), runtime("req-cached"));
+    invocation.finish();
+    tracer.flush().await;
+    let all = agent.traces();
+    let names: Vec<&str> = all[0].iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["aws.apigateway", "aws.lambda"]);
+    let api = by_name(&all[0], "aws.apigateway");
+    assert_eq!(api.start, 1_795_464_698_120_000_000);
+    assert_eq!(
+        api.parent_id, 0,
+        "no headers, no fresh authorizer: a new root"
+    );
+}

@@ -12,6 +12,8 @@ use crate::trigger::{ApiGatewayKind, EventSource, truthy};
 
 /// The request id the authorizer saw, injected next to its context.
 const AUTHORIZING_REQUEST_ID: &str = "x-datadog-authorizing-requestid";
+/// When the authorizer's span finished (ns), injected next to its context.
+const PARENT_SPAN_FINISH_TIME: &str = "x-datadog-parent-span-finish-time";
 
 /// Authorizer context first (if decoding is on), then `headers` / `multiValueHeaders`.
 pub(crate) fn extract(env: &Env<'_>) -> Option<SpanContext> {
@@ -62,12 +64,46 @@ pub fn resolve_headers(event: &Value) -> Option<Map<String, Value>> {
     Some(resolved)
 }
 
-/// The `_datadog` context a traced Lambda authorizer returned (base64 JSON), unless API
-/// Gateway served it from the authorizer cache: it is fresh only if `integrationLatency > 0` or
-/// the injected request id matches this request's.
+/// The context a traced Lambda authorizer injected, unless it is a cached result.
 fn authorizer_context(env: &Env<'_>) -> Option<SpanContext> {
     let http_api = env.shape.source == EventSource::ApiGateway(ApiGatewayKind::Http);
-    let request_context = env.shape.request_context.filter(|v| truthy(Some(v)))?;
+    with_fresh_authorizer_data(env.shape.request_context, http_api, |injected| {
+        usable(env.propagator.extract_set(&injected.headers))
+    })
+    .flatten()
+}
+
+/// Fresh authorizer data, as the inferred API span needs it (see `spans::inferred::http`).
+pub(crate) struct AuthorizerData {
+    /// `x-datadog-parent-span-finish-time` as injected: when the authorizer's span finished,
+    /// in ns (a JSON number from datadog-lambda). The inferred API span starts there.
+    pub(crate) parent_span_finish_time: Option<Value>,
+}
+
+/// The data a traced Lambda authorizer injected into this request, unless there is none, it
+/// does not decode, or it is a cached result. `request_context` is the event's; `http_api`
+/// says where the data is (`authorizer.lambda._datadog` for an HTTP API, else
+/// `authorizer._datadog`).
+pub(crate) fn authorizer_data(
+    request_context: Option<&Value>,
+    http_api: bool,
+) -> Option<AuthorizerData> {
+    with_fresh_authorizer_data(request_context, http_api, |injected| AuthorizerData {
+        parent_span_finish_time: injected.parent_span_finish_time.clone(),
+    })
+}
+
+/// Decodes the `_datadog` data a traced Lambda authorizer returned (base64 JSON, written by
+/// datadog-lambda's `_inject_authorizer_span_headers`) and hands it to `f`, unless API Gateway
+/// served it from the authorizer cache: it is fresh only if `integrationLatency > 0` or the
+/// injected request id matches this request's (datadog-lambda's `get_injected_authorizer_data`).
+/// Extraction and the inferred authorizer span both read it through here.
+fn with_fresh_authorizer_data<R>(
+    request_context: Option<&Value>,
+    http_api: bool,
+    f: impl FnOnce(&Injected<'_>) -> R,
+) -> Option<R> {
+    let request_context = request_context.filter(|v| truthy(Some(v)))?;
     let authorizer = request_context
         .get("authorizer")
         .filter(|v| truthy(Some(v)))?;
@@ -110,16 +146,19 @@ fn authorizer_context(env: &Env<'_>) -> Option<SpanContext> {
     // Python compares with `==`, so a token authorizer with neither id also matches.
     if latency > 0.0 || request_context.get("requestId") == injected.authorizing_request_id.as_ref()
     {
-        return usable(env.propagator.extract_set(&injected.headers));
+        return Some(f(&injected));
     }
     tracing::debug!("authorizer context is a cached result; skipped");
     None
 }
 
-/// What a traced authorizer injects: trace headers and the request id it authorized.
+/// What a traced authorizer injects: trace headers, the request id it authorized and when
+/// its span finished.
 struct Injected<'de> {
     headers: HeaderSet<'de>,
     authorizing_request_id: Option<Value>,
+    /// `x-datadog-parent-span-finish-time` as injected: ns, a JSON number from datadog-lambda.
+    parent_span_finish_time: Option<Value>,
 }
 
 impl<'de> Deserialize<'de> for Injected<'de> {
@@ -134,10 +173,13 @@ impl<'de> Deserialize<'de> for Injected<'de> {
                 let mut injected = Injected {
                     headers: HeaderSet::default(),
                     authorizing_request_id: None,
+                    parent_span_finish_time: None,
                 };
                 while let Some(CowStr(key)) = map.next_key()? {
                     if key == AUTHORIZING_REQUEST_ID {
                         injected.authorizing_request_id = Some(map.next_value()?);
+                    } else if key == PARENT_SPAN_FINISH_TIME {
+                        injected.parent_span_finish_time = Some(map.next_value()?);
                     } else {
                         injected.headers.read_entry(&key, &mut map)?;
                     }

@@ -1,88 +1,230 @@
-//! Datadog and W3C tracecontext header extraction, with the semantics of ddtrace's
-//! `HTTPPropagator.extract` (ddtrace 4.16.0), which every datadog-lambda carrier delegates to.
+//! Trace-header extraction with the semantics of ddtrace's `HTTPPropagator.extract` (ddtrace
+//! 4.16.0), which every datadog-lambda carrier delegates to: Datadog (`x-datadog-*`), W3C
+//! tracecontext, B3 (multi and single header) and W3C baggage, in the configured order.
 //!
 //! A carrier's header map is a JSON object; keys match case-insensitively (ddtrace lowercases
-//! them, the last duplicate wins). Values must be strings, as in ddtrace, where a non-string value
-//! aborts the whole extraction.
+//! them, the last duplicate wins). A header a style reads must be a string: any other value
+//! aborts the whole extraction, as the `TypeError` does in ddtrace. Headers of styles that are
+//! not enabled are never looked at.
+//!
+//! Every enabled style is extracted; the first that yields a context is the primary one
+//! (ddtrace's `_resolve_contexts`), even one without a trace id (`b3: 0`), which then parents
+//! nothing. A later context of another trace would be a span link in ddtrace
+//! ("terminated_context"); datadog-lambda drops links with the rest of the context's meta, and
+//! so does ddlambda. A later tracecontext of the same trace carries the more recent parent (a
+//! W3C-only hop in between): its parent id wins and `_dd.parent_id` keeps the last Datadog
+//! parent — tracestate's `p:`, else the Datadog headers' parent id. Baggage never parents a
+//! span; its items only tag one (`DD_TRACE_BAGGAGE_TAG_KEYS`).
+//!
+//! The context's meta that is not propagated (`_dd.parent_id`, `_dd.propagation_error`,
+//! `baggage.*`) goes to [`SpanContext::span_tags`], for the first span of the trace chunk, where
+//! ddtrace puts it. datadog-lambda itself re-creates the context from its ids alone
+//! (`set_dd_trace_py_root`), so its spans carry none of it: ddlambda deliberately keeps what a
+//! ddtrace service continuing the same headers would record.
+//!
+//! Deliberate differences from ddtrace, for inputs no tracer sends:
+//! 1. Numbers are read with ASCII digits only (Python's `int()` also takes other Unicode
+//!    digits).
+//! 2. A span id wider than 64 bits counts as absent (ddtrace keeps the Python int; Datadog span
+//!    ids are 64-bit); a sampling priority outside `i32` is clamped (its sign is kept).
+//! 3. WSGI-style names (`HTTP_X_DATADOG_TRACE_ID`) are not read: Lambda events carry HTTP names.
 
-use std::borrow::Cow;
+mod b3;
+mod baggage;
+mod datadog;
+mod headers;
+mod python;
+mod tracecontext;
 
 use ddlambda_wire::SpanContext;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-const TRACE_ID: &str = "x-datadog-trace-id";
-const PARENT_ID: &str = "x-datadog-parent-id";
-const SAMPLING_PRIORITY: &str = "x-datadog-sampling-priority";
-const ORIGIN: &str = "x-datadog-origin";
-const TAGS: &str = "x-datadog-tags";
-const TRACEPARENT: &str = "traceparent";
-const TRACESTATE: &str = "tracestate";
+pub(crate) use datadog::parse_tid;
+pub(crate) use headers::CowStr;
+pub use headers::HeaderSet;
 
-/// The tag carrying the high 64 bits of a 128-bit trace id.
-const TID_TAG: &str = "_dd.p.tid";
-/// ddtrace refuses `x-datadog-tags` longer than this (`DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH`).
-const MAX_TAGS_LEN: usize = 512;
+use b3::{extract_b3_multi, extract_b3_single};
+use baggage::parse_baggage;
+use datadog::extract_datadog;
+use headers::{PARENT_ID, at};
+use python::py_strip;
+use tracecontext::{extract_tracecontext, last_datadog_parent, traceparent_ids};
 
-/// A propagation style that can be extracted.
+/// The span tag keeping the last Datadog parent when a W3C parent replaces it.
+pub const LAST_PARENT_TAG: &str = "_dd.parent_id";
+/// The span tag ddtrace sets when `x-datadog-tags` cannot be used whole.
+pub const PROPAGATION_ERROR_TAG: &str = "_dd.propagation_error";
+/// Prefix of the span tags made from baggage items.
+pub const BAGGAGE_TAG_PREFIX: &str = "baggage.";
+/// ddtrace's default `DD_TRACE_BAGGAGE_TAG_KEYS`.
+const DEFAULT_BAGGAGE_TAG_KEYS: [&str; 3] = ["user.id", "account.id", "session.id"];
+
+/// A propagation style that can be extracted, named as `DD_TRACE_PROPAGATION_STYLE` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
-    /// `x-datadog-*` headers.
+    /// `datadog`: `x-datadog-*` headers.
     Datadog,
-    /// W3C `traceparent` / `tracestate`.
+    /// `tracecontext`: W3C `traceparent` / `tracestate`.
     TraceContext,
+    /// `b3multi`: `x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled`, `x-b3-flags`.
+    B3Multi,
+    /// `b3`: the single `b3` header.
+    B3Single,
+    /// `baggage`: the W3C `baggage` header; it never parents a span by itself.
+    Baggage,
 }
 
-/// Which header styles to read, in priority order (`DD_TRACE_PROPAGATION_STYLE_EXTRACT`, else
-/// `DD_TRACE_PROPAGATION_STYLE`; ddtrace's default is `datadog,tracecontext,baggage`).
+impl Style {
+    /// A style by its configuration name (already trimmed and lowercased). `none` is no style.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "datadog" => Self::Datadog,
+            "tracecontext" => Self::TraceContext,
+            "b3multi" => Self::B3Multi,
+            "b3" => Self::B3Single,
+            "baggage" => Self::Baggage,
+            _ => return None,
+        })
+    }
+}
+
+/// Which baggage items become `baggage.<key>` tags (`DD_TRACE_BAGGAGE_TAG_KEYS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaggageTagKeys {
+    /// `*`: every item.
+    All,
+    /// These keys, when present.
+    Keys(Vec<String>),
+}
+
+impl Default for BaggageTagKeys {
+    fn default() -> Self {
+        Self::Keys(DEFAULT_BAGGAGE_TAG_KEYS.map(str::to_owned).to_vec())
+    }
+}
+
+impl BaggageTagKeys {
+    /// A comma-separated key list as ddtrace reads it: blank entries are skipped, `*` anywhere
+    /// means every key, an empty list none.
+    pub fn parse(list: &str) -> Self {
+        let keys: Vec<String> = list
+            .split(',')
+            .map(py_strip)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if keys.iter().any(|k| k == "*") {
+            Self::All
+        } else {
+            Self::Keys(keys)
+        }
+    }
+}
+
+/// What to extract and how (ddtrace's `DD_TRACE_PROPAGATION_*` extract settings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Propagator {
+    /// The enabled styles in priority order, without duplicates.
     styles: Vec<Style>,
+    /// `DD_TRACE_PROPAGATION_EXTRACT_FIRST`: only the first style is read.
+    extract_first: bool,
+    baggage_tag_keys: BaggageTagKeys,
 }
 
 impl Default for Propagator {
+    /// ddtrace's default: `datadog,tracecontext,baggage`.
     fn default() -> Self {
-        Self {
-            styles: vec![Style::Datadog, Style::TraceContext],
-        }
+        Self::new(vec![Style::Datadog, Style::TraceContext, Style::Baggage])
     }
 }
 
 impl Propagator {
     /// A propagator reading the given styles in order.
-    pub fn new(styles: Vec<Style>) -> Self {
-        Self { styles }
-    }
-
-    /// Styles from the environment, as ddtrace reads them. An empty value disables extraction;
-    /// styles this crate does not read (b3, baggage, none) are skipped with a debug log.
-    pub fn from_env() -> Self {
-        let raw = std::env::var("DD_TRACE_PROPAGATION_STYLE_EXTRACT")
-            .or_else(|_| std::env::var("DD_TRACE_PROPAGATION_STYLE"));
-        match raw {
-            Ok(value) => Self::parse(&value),
-            Err(_) => Self::default(),
+    pub fn new(mut styles: Vec<Style>) -> Self {
+        let mut seen = Vec::with_capacity(styles.len());
+        styles.retain(|s| {
+            let first = !seen.contains(s);
+            seen.push(*s);
+            first
+        });
+        Self {
+            styles,
+            extract_first: false,
+            baggage_tag_keys: BaggageTagKeys::default(),
         }
     }
 
-    /// Parses a comma-separated style list (`datadog,tracecontext`).
+    /// Parses a comma-separated style list as ddtrace does: names are trimmed and lowercased,
+    /// `none` and blank entries are skipped, unknown names are skipped with a warning (the
+    /// legacy `b3 single header` is unknown to ddtrace 4.x). Nothing left disables extraction.
     pub fn parse(list: &str) -> Self {
         let mut styles = Vec::new();
-        for name in list.split(',').map(|s| s.trim().to_ascii_lowercase()) {
-            let style = match name.as_str() {
-                "datadog" => Style::Datadog,
-                "tracecontext" => Style::TraceContext,
-                "" => continue,
-                other => {
-                    tracing::debug!(style = other, "propagation style not extracted by ddlambda");
-                    continue;
-                }
-            };
-            if !styles.contains(&style) {
-                styles.push(style);
+        for raw in list.split(',') {
+            let name = py_strip(raw).to_lowercase();
+            if name.is_empty() || name == "none" {
+                continue;
+            }
+            match Style::from_name(&name) {
+                Some(style) => styles.push(style),
+                None => tracing::warn!(
+                    style = name,
+                    "unknown propagation style; allowed: datadog, tracecontext, b3multi, b3, baggage, none"
+                ),
             }
         }
-        Self { styles }
+        Self::new(styles)
+    }
+
+    /// The configuration from the environment; see [`Propagator::from_lookup`].
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The configuration from environment variables read through `var`, as ddtrace reads them:
+    /// - styles from `DD_TRACE_PROPAGATION_STYLE_EXTRACT`, else `DD_TRACE_PROPAGATION_STYLE`
+    ///   (an empty value disables extraction), else `OTEL_PROPAGATORS` (its `b3`, `b3multi`,
+    ///   `datadog`, `tracecontext` and `none` entries), else the default;
+    /// - `DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT=ignore` or `restart`: nothing parents the
+    ///   trace (ddtrace's `restart` keeps only a span link, which datadog-lambda drops);
+    /// - `DD_TRACE_PROPAGATION_EXTRACT_FIRST` (`true` / `1`): only the first style is read;
+    /// - `DD_TRACE_BAGGAGE_TAG_KEYS` (default `user.id,account.id,session.id`).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
+        let behavior = var("DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT").map(|b| b.to_lowercase());
+        let mut propagator = if matches!(behavior.as_deref(), Some("ignore" | "restart")) {
+            Self::new(Vec::new())
+        } else if let Some(list) =
+            var("DD_TRACE_PROPAGATION_STYLE_EXTRACT").or_else(|| var("DD_TRACE_PROPAGATION_STYLE"))
+        {
+            Self::parse(&list)
+        } else {
+            match var("OTEL_PROPAGATORS").and_then(|otel| otel_styles(&otel)) {
+                Some(list) => Self::parse(&list),
+                None => Self::default(),
+            }
+        };
+        propagator.extract_first = var("DD_TRACE_PROPAGATION_EXTRACT_FIRST")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        if let Some(keys) = var("DD_TRACE_BAGGAGE_TAG_KEYS") {
+            propagator.baggage_tag_keys = BaggageTagKeys::parse(&keys);
+        }
+        propagator
+    }
+
+    /// Sets `DD_TRACE_PROPAGATION_EXTRACT_FIRST`.
+    pub fn with_extract_first(mut self, extract_first: bool) -> Self {
+        self.extract_first = extract_first;
+        self
+    }
+
+    /// Sets `DD_TRACE_BAGGAGE_TAG_KEYS`.
+    pub fn with_baggage_tag_keys(mut self, keys: BaggageTagKeys) -> Self {
+        self.baggage_tag_keys = keys;
+        self
+    }
+
+    /// The enabled styles, in priority order.
+    pub fn styles(&self) -> &[Style] {
+        &self.styles
     }
 
     /// Extracts a context from a header map. The result may lack a parent id or a sampling
@@ -91,34 +233,29 @@ impl Propagator {
         self.extract_set(&HeaderSet::from_map(headers))
     }
 
-    /// Extracts a context from the headers of a [`HeaderSet`].
+    /// Extracts a context from the headers of a [`HeaderSet`]. `None` when no enabled style
+    /// yields a trace id (a baggage-only carrier included: it parents nothing).
     pub fn extract_set(&self, headers: &HeaderSet<'_>) -> Option<SpanContext> {
-        if self.styles.is_empty() || headers.invalid {
+        if self.styles.is_empty() {
             return None;
         }
-        let mut primary: Option<SpanContext> = None;
-        for &style in &self.styles {
-            match &mut primary {
-                None => {
-                    primary = match style {
-                        Style::Datadog => extract_datadog(headers),
-                        Style::TraceContext => extract_tracecontext(headers),
-                    };
-                }
-                // ddtrace's `_resolve_contexts`: a W3C context for the same trace carries the
-                // more recent parent (a W3C-only hop in between); a different trace becomes a
-                // span link there and is dropped here. Nothing else of a later context is
-                // used, so only the W3C ids are read (no `tracestate`, no allocation).
-                Some(first) => {
-                    if style == Style::TraceContext
-                        && let Some((trace_id, parent_id)) = traceparent_ids(headers)
-                        && first.trace_id == trace_id as u64
-                        && first.trace_id_high == high_bits(trace_id)
-                    {
-                        first.parent_id = parent_id;
-                    }
-                }
-            }
+        // Filled in place: the context is moved as little as possible on this per-invocation path.
+        let mut primary = None;
+        let read = if self.extract_first {
+            self.extract_first_style(headers, &mut primary)
+        } else {
+            self.extract_resolved(headers, &mut primary)
+        }
+        .and_then(|()| self.apply_baggage(headers, primary.as_mut()));
+        if let Err(Abort(header)) = read {
+            tracing::debug!(header, "trace header is not a string; carrier skipped");
+            return None;
+        }
+        if primary
+            .as_ref()
+            .is_some_and(|c| c.trace_id == 0 && c.trace_id_high.is_none())
+        {
+            return None;
         }
         primary
     }
@@ -133,423 +270,180 @@ impl Propagator {
             }
         }
     }
-}
 
-/// The high 64 bits of a 128-bit trace id, `None` when zero (a 64-bit id).
-fn high_bits(trace_id: u128) -> Option<u64> {
-    Some((trace_id >> 64) as u64).filter(|&h| h != 0)
-}
-
-/// The header names extraction reads; their lengths are distinct, so a key's length picks
-/// the only name it can match.
-const NAMES: [&str; 7] = [
-    TRACE_ID,
-    PARENT_ID,
-    SAMPLING_PRIORITY,
-    ORIGIN,
-    TAGS,
-    TRACEPARENT,
-    TRACESTATE,
-];
-
-/// Positions in [`NAMES`] and in a [`HeaderSet`].
-mod at {
-    pub(super) const TRACE_ID: usize = 0;
-    pub(super) const PARENT_ID: usize = 1;
-    pub(super) const SAMPLING_PRIORITY: usize = 2;
-    pub(super) const ORIGIN: usize = 3;
-    pub(super) const TAGS: usize = 4;
-    pub(super) const TRACEPARENT: usize = 5;
-    pub(super) const TRACESTATE: usize = 6;
-}
-
-/// The slot of a header name in [`NAMES`], case-insensitively.
-fn slot(key: &str) -> Option<usize> {
-    let i = match key.len() {
-        18 => 0,
-        19 => 1,
-        27 => 2,
-        16 => 3,
-        14 => 4,
-        11 => 5,
-        10 => 6,
-        _ => return None,
-    };
-    key.eq_ignore_ascii_case(NAMES[i]).then_some(i)
-}
-
-/// The trace headers of a carrier, found case-insensitively in one pass (the last of several
-/// keys differing only in case wins, as in ddtrace, which lowercases keys into a dict). Values
-/// borrow from the carrier when they can.
-#[derive(Debug, Default, Clone)]
-pub struct HeaderSet<'a> {
-    values: [Option<Cow<'a, str>>; 7],
-    /// A trace header held a non-string value: ddtrace's extraction raises on it and yields
-    /// no context at all.
-    invalid: bool,
-}
-
-impl<'a> HeaderSet<'a> {
-    /// The trace headers of a JSON header map.
-    pub fn from_map(map: &'a Map<String, Value>) -> Self {
-        let mut set = Self::default();
-        for (key, value) in map {
-            if let Some(i) = slot(key) {
-                set.put(i, value);
-            }
+    /// `DD_TRACE_PROPAGATION_EXTRACT_FIRST`: the first style alone, whatever it finds.
+    fn extract_first_style(
+        &self,
+        headers: &HeaderSet<'_>,
+        primary: &mut Option<SpanContext>,
+    ) -> Read<()> {
+        if self.styles[0] != Style::Baggage {
+            *primary = extract_style(self.styles[0], headers)?;
         }
-        set
+        Ok(())
     }
 
-    /// The trace headers of a `multiValueHeaders` map (the first value of each list).
-    pub fn from_multi_value(map: &'a Map<String, Value>) -> Self {
-        let mut set = Self::default();
-        for (key, value) in map {
-            let Some(i) = slot(key) else { continue };
-            match value {
-                Value::Array(values) => {
-                    if let Some(first) = values.first() {
-                        set.put(i, first);
+    /// Every trace style, then ddtrace's `_resolve_contexts`. Contexts after the primary one are
+    /// only read as far as resolution needs (ids, `tracestate`'s `p:`), with every header ddtrace
+    /// would read still checked for the abort rule.
+    fn extract_resolved(
+        &self,
+        headers: &HeaderSet<'_>,
+        primary: &mut Option<SpanContext>,
+    ) -> Read<()> {
+        // The Datadog context's parent id (0 for none), wherever it is in the order: the
+        // `_dd.parent_id` fallback.
+        let mut datadog_parent: Option<u64> = None;
+        // A later tracecontext of the same trace with another parent: its parent id.
+        let mut w3c_parent: Option<u64> = None;
+        for &style in &self.styles {
+            match (&*primary, style) {
+                (_, Style::Baggage) => {}
+                (None, _) => {
+                    *primary = extract_style(style, headers)?;
+                    if style == Style::Datadog
+                        && let Some(ctx) = primary
+                    {
+                        datadog_parent = Some(ctx.parent_id);
                     }
                 }
-                Value::String(_) => set.put(i, value),
-                _ => {}
+                (Some(first), Style::TraceContext) => {
+                    let Some((trace_id, parent_id)) = traceparent_ids(headers)? else {
+                        continue;
+                    };
+                    // Checked for the abort rule; parsed below only if its `p:` is needed.
+                    headers.read(at::TRACESTATE)?;
+                    if trace_id == full_trace_id(first) && parent_id != first.parent_id {
+                        w3c_parent = Some(parent_id);
+                    } else if trace_id != full_trace_id(first) {
+                        tracing::debug!(trace_id, "tracecontext of another trace ignored");
+                    }
+                }
+                (Some(_), Style::Datadog) => {
+                    if let Some(ctx) = extract_datadog(headers)? {
+                        datadog_parent = Some(ctx.parent_id);
+                    }
+                }
+                (Some(_), _) => {
+                    // A B3 context never updates the primary one; read for the abort rule.
+                    extract_style(style, headers)?;
+                }
             }
         }
-        set
+        if let (Some(ctx), Some(parent_id)) = (primary, w3c_parent) {
+            let last_parent = match headers.get(at::TRACESTATE).and_then(last_datadog_parent) {
+                Some(p) => Some(p.to_owned()),
+                // ddtrace formats the Datadog context's span id; a missing one raises.
+                None => match datadog_parent {
+                    Some(0) => return Err(Abort(PARENT_ID)),
+                    Some(dd) => Some(format!("{dd:016x}")),
+                    None => None,
+                },
+            };
+            if let Some(p) = last_parent {
+                ctx.span_tags.insert(LAST_PARENT_TAG.to_owned(), p);
+            }
+            ctx.parent_id = parent_id;
+        }
+        Ok(())
     }
 
-    fn put(&mut self, i: usize, value: &'a Value) {
-        match value {
-            Value::String(s) => self.values[i] = Some(Cow::Borrowed(s)),
-            _ => {
-                tracing::debug!(
-                    header = NAMES[i],
-                    "trace header is not a string; carrier skipped"
-                );
-                self.invalid = true;
-            }
+    /// The baggage style: `baggage.<key>` span tags on the context, if there is one (without a
+    /// trace context the items tag nothing, but the header is still read for the abort rule).
+    fn apply_baggage(&self, headers: &HeaderSet<'_>, ctx: Option<&mut SpanContext>) -> Read<()> {
+        if !self.styles.contains(&Style::Baggage) {
+            return Ok(());
+        }
+        match ctx {
+            Some(ctx) => self.tag_baggage(ctx, headers),
+            None => headers.read(at::BAGGAGE).map(drop),
         }
     }
 
-    /// The value of `NAMES[i]`.
-    fn get(&self, i: usize) -> Option<&str> {
-        self.values[i].as_deref()
-    }
-}
-
-impl<'de> HeaderSet<'de> {
-    /// Reads the value of the map entry whose key was just read: kept if `key` is a trace
-    /// header (which must be a string), skipped otherwise.
-    pub(crate) fn read_entry<A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        match slot(key) {
-            Some(i) => self.values[i] = Some(map.next_value::<CowStr<'de>>()?.0),
-            None => {
-                map.next_value::<IgnoredAny>()?;
+    /// `baggage.<key>` span tags for the configured keys present in the `baggage` header.
+    fn tag_baggage(&self, ctx: &mut SpanContext, headers: &HeaderSet<'_>) -> Read<()> {
+        let Some(header) = headers.read(at::BAGGAGE)? else {
+            return Ok(());
+        };
+        let items = parse_baggage(header);
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut tag = |key: &str, value: &str| {
+            ctx.span_tags
+                .entry(format!("{BAGGAGE_TAG_PREFIX}{key}"))
+                .or_insert_with(|| value.to_owned());
+        };
+        match &self.baggage_tag_keys {
+            BaggageTagKeys::All => items.iter().for_each(|(k, v)| tag(k, v)),
+            BaggageTagKeys::Keys(keys) => {
+                for key in keys {
+                    if let Some((_, value)) = items.iter().find(|(k, _)| k == key) {
+                        tag(key, value);
+                    }
+                }
             }
         }
         Ok(())
     }
 }
 
-/// Parses a header map straight from JSON text, keeping only the trace headers (other keys are
-/// skipped without allocating). Fails on JSON that is not an object, or on a trace header
-/// that is not a string (ddtrace yields no context for those either).
-impl<'de> Deserialize<'de> for HeaderSet<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SetVisitor;
-        impl<'de> Visitor<'de> for SetVisitor {
-            type Value = HeaderSet<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object of trace headers")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut set = HeaderSet::default();
-                while let Some(CowStr(key)) = map.next_key()? {
-                    set.read_entry(&key, &mut map)?;
-                }
-                Ok(set)
-            }
-        }
-        deserializer.deserialize_map(SetVisitor)
-    }
-}
-
-/// A string that borrows from the input when it has no escapes.
-pub(crate) struct CowStr<'de>(pub(crate) Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for CowStr<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct StrVisitor;
-        impl<'de> Visitor<'de> for StrVisitor {
-            type Value = CowStr<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(StrVisitor)
-    }
-}
-
-/// Parses a decimal id the way Python's `int()` does for the usual forms (surrounding
-/// whitespace, a leading `+`).
-fn parse_decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
-    let s = s.trim();
-    let s = s.strip_prefix('+').unwrap_or(s);
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// [`parse_decimal`] for ids: digits only (after the optional `+`), at most `u64::MAX`. Ids are
-/// read on every invocation, so this skips `FromStr`'s generic validation and sign handling.
-fn parse_id(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let s = s.strip_prefix('+').unwrap_or(s);
-    if s.is_empty() {
-        return None;
-    }
-    s.bytes().try_fold(0u64, |id, b| {
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 {
-            return None;
-        }
-        id.checked_mul(10)?.checked_add(u64::from(digit))
-    })
-}
-
-fn extract_datadog(headers: &HeaderSet<'_>) -> Option<SpanContext> {
-    let trace_id_str = headers.get(at::TRACE_ID)?;
-    // Larger than 64 bits fails to parse, as ddtrace rejects it.
-    let trace_id: u64 = match parse_id(trace_id_str) {
-        Some(id) if id > 0 => id,
-        _ => {
-            tracing::debug!(trace_id = trace_id_str, "invalid x-datadog-trace-id");
-            return None;
-        }
-    };
-    // A present but malformed parent id or priority invalidates the whole Datadog context.
-    let parent_id = match headers.get(at::PARENT_ID) {
-        None => 0,
-        Some(s) => match parse_id(s) {
-            Some(id) => id,
-            None => {
-                tracing::debug!(parent_id = s, "invalid x-datadog-parent-id");
-                return None;
-            }
-        },
-    };
-    let sampling_priority = match headers.get(at::SAMPLING_PRIORITY) {
-        None => None,
-        Some(s) => match parse_decimal::<i32>(s) {
-            Some(p) => Some(p),
-            None => {
-                tracing::debug!(priority = s, "invalid x-datadog-sampling-priority");
-                return None;
-            }
-        },
-    };
-    let mut ctx = SpanContext {
-        trace_id,
-        parent_id,
-        sampling_priority,
-        origin: headers.get(at::ORIGIN).map(str::to_owned),
-        ..SpanContext::default()
-    };
-    if let Some(tags) = headers.get(at::TAGS) {
-        apply_datadog_tags(&mut ctx, tags);
-    }
-    Some(ctx)
-}
-
-/// Reads `x-datadog-tags`: `_dd.p.*` keys only; a malformed or oversized list is ignored whole,
-/// an invalid `_dd.p.tid` alone.
-fn apply_datadog_tags(ctx: &mut SpanContext, tags: &str) {
-    if tags.is_empty() {
-        return;
-    }
-    if tags.len() > MAX_TAGS_LEN {
-        tracing::debug!(len = tags.len(), "x-datadog-tags too long; ignored");
-        return;
-    }
-    let pairs = || {
-        tags.split(',').map(|pair| {
-            pair.split_once('=')
-                .filter(|(k, _)| !k.trim().is_empty() && !k.contains(' '))
-                .map(|(k, v)| (k.trim(), v.trim()))
-        })
-    };
-    // Validated whole first: one malformed pair voids the list.
-    if pairs().any(|pair| pair.is_none()) {
-        tracing::debug!(tags, "malformed x-datadog-tags; ignored");
-        return;
-    }
-    for (key, value) in pairs().flatten() {
-        if !key.starts_with("_dd.p.") || key == "_dd.p.upstream_services" {
-            continue;
-        }
-        if key == TID_TAG {
-            match parse_tid(value) {
-                Some(high) => ctx.trace_id_high = Some(high),
-                None => tracing::debug!(tid = value, "malformed _dd.p.tid; ignored"),
+/// ddtrace's `_remap_otel_propagators`: the OpenTelemetry names it knows, deduplicated; `None`
+/// when none is left (ddtrace then uses its default).
+fn otel_styles(otel: &str) -> Option<String> {
+    let mut accepted: Vec<String> = Vec::new();
+    for raw in otel.split(',') {
+        let name = py_strip(raw).to_lowercase();
+        if matches!(
+            name.as_str(),
+            "b3" | "b3multi" | "datadog" | "tracecontext" | "none"
+        ) {
+            if !accepted.contains(&name) {
+                accepted.push(name);
             }
         } else {
-            ctx.propagation_tags
-                .insert(key.to_owned(), value.to_owned());
+            tracing::warn!(style = name, "OTEL_PROPAGATORS style not supported");
         }
     }
+    (!accepted.is_empty()).then(|| accepted.join(","))
 }
 
-/// `_dd.p.tid`: exactly 16 lowercase hex digits, not all zero.
-pub(crate) fn parse_tid(value: &str) -> Option<u64> {
-    if value.len() != 16
-        || !value
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
-        return None;
+/// ddtrace's extraction raised: a header it read held a non-string value. Names the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Abort(&'static str);
+
+type Read<T> = Result<T, Abort>;
+
+#[inline]
+fn extract_style(style: Style, headers: &HeaderSet<'_>) -> Read<Option<SpanContext>> {
+    match style {
+        Style::Datadog => extract_datadog(headers),
+        Style::TraceContext => extract_tracecontext(headers),
+        Style::B3Multi => extract_b3_multi(headers),
+        Style::B3Single => extract_b3_single(headers),
+        Style::Baggage => Ok(None),
     }
-    u64::from_str_radix(value, 16).ok().filter(|&v| v != 0)
 }
 
-fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+/// The 128-bit trace id of a context (0 for none).
+fn full_trace_id(ctx: &SpanContext) -> u128 {
+    u128::from(ctx.trace_id_high.unwrap_or(0)) << 64 | u128::from(ctx.trace_id)
 }
 
-/// The trace and parent ids of a valid `traceparent`.
-fn traceparent_ids(headers: &HeaderSet<'_>) -> Option<(u128, u64)> {
-    let traceparent = headers.get(at::TRACEPARENT)?.trim();
-    parse_traceparent(traceparent).map(|(trace_id, parent_id, _)| (trace_id, parent_id))
-}
-
-fn extract_tracecontext(headers: &HeaderSet<'_>) -> Option<SpanContext> {
-    let traceparent = headers.get(at::TRACEPARENT)?.trim();
-    let Some((trace_id, parent_id, sampled)) = parse_traceparent(traceparent) else {
-        tracing::debug!(traceparent, "invalid traceparent");
-        return None;
-    };
-    let mut ctx = SpanContext {
+/// A context for a 128-bit trace id, split as Datadog splits it.
+fn context_for(trace_id: u128, parent_id: u64, sampling_priority: Option<i32>) -> SpanContext {
+    SpanContext {
         trace_id: trace_id as u64,
         trace_id_high: high_bits(trace_id),
         parent_id,
-        sampling_priority: Some(i32::from(sampled)),
+        sampling_priority,
         ..SpanContext::default()
-    };
-    if let Some(tracestate) = headers.get(at::TRACESTATE) {
-        apply_tracestate(&mut ctx, sampled, tracestate);
-    }
-    Some(ctx)
-}
-
-/// `version-traceid-parentid-flags`; version `ff` is invalid, version `00` takes no extra fields.
-fn parse_traceparent(tp: &str) -> Option<(u128, u64, bool)> {
-    // The fields have fixed widths: 2-32-16-2, then `-` and more only for later versions.
-    let b = tp.as_bytes();
-    if b.len() < 55 || b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
-        return None;
-    }
-    let rest = match b.get(55) {
-        None => None,
-        Some(b'-') => Some(&tp[56..]),
-        Some(_) => return None,
-    };
-    // Every bound is next to an ASCII `-` (or the end): all char boundaries.
-    let (version, trace, parent, flags) = (&tp[..2], &tp[3..35], &tp[36..52], &tp[53..55]);
-    if ![version, trace, parent, flags]
-        .iter()
-        .all(|p| is_lower_hex(p))
-    {
-        return None;
-    }
-    if version == "ff" || (version == "00" && rest.is_some()) || rest == Some("") {
-        return None;
-    }
-    let trace_id = u128::from_str_radix(trace, 16).ok().filter(|&t| t != 0)?;
-    let parent_id = u64::from_str_radix(parent, 16).ok().filter(|&p| p != 0)?;
-    let flags = u8::from_str_radix(flags, 16).ok()?;
-    Some((trace_id, parent_id, flags & 1 == 1))
-}
-
-/// The `dd=` member of `tracestate`: `s:` priority (reconciled with the sampled flag), `o:`
-/// origin, `t.<k>:` propagation tags. A malformed `dd=` member is ignored whole.
-fn apply_tracestate(ctx: &mut SpanContext, sampled: bool, tracestate: &str) {
-    let members = || tracestate.split(',').map(str::trim);
-    if members().any(|m| m.bytes().any(|b| !(0x20..=0x7e).contains(&b))) {
-        tracing::debug!(
-            tracestate,
-            "tracestate has non-printable characters; ignored"
-        );
-        return;
-    }
-    let Some(dd) = members().rev().find_map(|m| m.strip_prefix("dd=")) else {
-        return;
-    };
-    let mut priority = None;
-    let mut origin = None;
-    let mut tags = Vec::new();
-    for item in dd.split(';') {
-        let Some((key, value)) = item.split_once(':') else {
-            tracing::debug!(tracestate, "malformed dd tracestate member; ignored");
-            return;
-        };
-        match key {
-            "s" => match parse_decimal::<i32>(value) {
-                Some(p) => priority = Some(p),
-                None => {
-                    tracing::debug!(tracestate, "invalid s: in tracestate; ignored");
-                    return;
-                }
-            },
-            "o" => origin = Some(value.replace('~', "=")),
-            _ => {
-                if let Some(tag) = key.strip_prefix("t.") {
-                    tags.push((format!("_dd.p.{tag}"), value.replace('~', "=")));
-                }
-            }
-        }
-    }
-    let origin = origin.filter(|o| !o.is_empty());
-    ctx.sampling_priority = reconcile_priority(sampled, priority, origin.as_deref());
-    ctx.origin = origin;
-    for (key, value) in tags {
-        if key != TID_TAG {
-            ctx.propagation_tags.insert(key, value);
-        }
     }
 }
 
-/// ddtrace `_TraceContext._get_sampling_priority`: the tracestate priority wins only when it
-/// agrees with the traceparent sampled flag (or the trace comes from RUM without a priority).
-/// `None` only for a RUM trace without `s:`, as in ddtrace.
-fn reconcile_priority(
-    sampled: bool,
-    ts_priority: Option<i32>,
-    origin: Option<&str>,
-) -> Option<i32> {
-    // Python truthiness: a priority of 0 counts as absent here.
-    let ts = ts_priority.filter(|&p| p != 0);
-    let from_rum_without_priority = ts.is_none() && origin == Some("rum");
-    if !from_rum_without_priority && !sampled && ts.is_none_or(|p| p >= 0) {
-        Some(0)
-    } else if !from_rum_without_priority && sampled && ts.is_none_or(|p| p < 0) {
-        Some(1)
-    } else {
-        ts_priority
-    }
+/// The high 64 bits of a 128-bit trace id, `None` when zero (a 64-bit id).
+fn high_bits(trace_id: u128) -> Option<u64> {
+    Some((trace_id >> 64) as u64).filter(|&h| h != 0)
 }
 
 #[cfg(test)]
@@ -560,6 +454,16 @@ mod tests {
     fn extract(v: Value) -> Option<SpanContext> {
         Propagator::default().extract_value(&v)
     }
+
+    fn extract_with(styles: &str, v: Value) -> Option<SpanContext> {
+        Propagator::parse(styles).extract_value(&v)
+    }
+
+    fn ids(ctx: &SpanContext) -> (u128, u64, Option<i32>) {
+        (full_trace_id(ctx), ctx.parent_id, ctx.sampling_priority)
+    }
+
+    const TP_7B: &str = "00-0000000000000000000000000000007b-00000000000001c8-01";
 
     #[test]
     fn datadog_headers_any_case() {
@@ -578,6 +482,7 @@ mod tests {
             Some("-4")
         );
         assert_eq!(ctx.propagation_tags.len(), 1);
+        assert!(ctx.span_tags.is_empty());
     }
 
     #[test]
@@ -593,53 +498,187 @@ mod tests {
         assert_eq!(bad_tid.unwrap().trace_id_high, None);
     }
 
+    /// Vectors checked against ddtrace 4.16.0's `HTTPPropagator.extract`.
     #[test]
-    fn positions_match_names() {
-        for (i, name) in [
-            (at::TRACE_ID, TRACE_ID),
-            (at::PARENT_ID, PARENT_ID),
-            (at::SAMPLING_PRIORITY, SAMPLING_PRIORITY),
-            (at::ORIGIN, ORIGIN),
-            (at::TAGS, TAGS),
-            (at::TRACEPARENT, TRACEPARENT),
-            (at::TRACESTATE, TRACESTATE),
+    fn datadog_tags_as_ddtrace_decodes_them() {
+        let with_tags = |tags: &str| {
+            extract(json!({"x-datadog-trace-id": "1", "x-datadog-parent-id": "2", "x-datadog-tags": tags}))
+                .unwrap()
+        };
+        let tags = |ctx: &SpanContext| {
+            let mut all: Vec<String> = ctx
+                .propagation_tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            all.extend(ctx.span_tags.iter().map(|(k, v)| format!("{k}={v}")));
+            all
+        };
+        for (input, want) in [
+            (
+                "_dd.p.dm=-4,_dd.p.tid=XYZ",
+                vec!["_dd.p.dm=-4", "_dd.propagation_error=malformed_tid XYZ"],
+            ),
+            ("_dd.p.dm=-14", vec!["_dd.p.dm=-14"]),
+            ("_dd.p.dm=-255", vec!["_dd.p.dm=-255"]),
+            (
+                "_dd.p.dm=-256",
+                vec!["_dd.propagation_error=decoding_error"],
+            ),
+            ("_dd.p.dm=4", vec!["_dd.propagation_error=decoding_error"]),
+            ("_dd.p.dm=-04", vec!["_dd.propagation_error=decoding_error"]),
+            ("_dd.p.dm=", vec!["_dd.propagation_error=decoding_error"]),
+            (
+                "_dd.p.dm=-4,bad",
+                vec!["_dd.propagation_error=decoding_error"],
+            ),
+            (
+                "_dd.p.dm=-4, _dd.p.x=y",
+                vec!["_dd.propagation_error=decoding_error"],
+            ),
+            (
+                "_dd.p.dm=-4,,_dd.p.x=y",
+                vec!["_dd.propagation_error=decoding_error"],
+            ),
+            ("_dd.p.a=é", vec!["_dd.propagation_error=decoding_error"]),
+            ("=v", vec!["_dd.propagation_error=decoding_error"]),
+            (
+                "_dd.p.a=b=c, _dd.p.b= x y ",
+                vec!["_dd.propagation_error=decoding_error"],
+            ),
+            (
+                "_dd.p.a=b=c,_dd.p.b= x y ,",
+                vec!["_dd.p.a=b=c", "_dd.p.b=x y"],
+            ),
+            ("_dd.p.a=1,_dd.p.a=2,other=3", vec!["_dd.p.a=2"]),
+            ("_dd.p.upstream_services=x,_dd.p.x=1", vec!["_dd.p.x=1"]),
         ] {
-            assert_eq!(slot(&name.to_ascii_uppercase()), Some(i), "{name}");
+            let want: Vec<String> = want.into_iter().map(str::to_owned).collect();
+            assert_eq!(tags(&with_tags(input)), want, "{input}");
         }
+        let long = format!("_dd.p.x={}", "a".repeat(600));
+        assert_eq!(
+            tags(&with_tags(&long)),
+            ["_dd.propagation_error=extract_max_size"]
+        );
+        // 512 characters but more bytes: decoded (and rejected for the non-ASCII value).
+        let wide = format!("_dd.p.x={}", "é".repeat(300));
+        assert_eq!(
+            tags(&with_tags(&wide)),
+            ["_dd.propagation_error=decoding_error"]
+        );
     }
 
     #[test]
-    fn parse_id_agrees_with_parse_decimal() {
-        for (text, id) in [
-            ("0", Some(0)),
-            (" +42\n", Some(42)),
-            ("18446744073709551615", Some(u64::MAX)),
-            ("18446744073709551616", None),
-            ("99999999999999999999999999999999999999999", None),
-            ("-1", None),
-            ("+-1", None),
-            ("++1", None),
-            ("1_000", None),
-            ("", None),
-            (" ", None),
-            ("+", None),
-            ("１", None),
-        ] {
-            assert_eq!(parse_id(text), id, "{text:?}");
-            assert_eq!(parse_id(text), parse_decimal::<u64>(text), "{text:?}");
-        }
+    fn datadog_ids_as_ddtrace_keeps_them() {
+        let ids = |trace: &str, parent: &str, priority: &str| {
+            extract(
+                json!({"x-datadog-trace-id": trace, "x-datadog-parent-id": parent,
+                           "x-datadog-sampling-priority": priority}),
+            )
+            .map(|c| (c.trace_id, c.parent_id, c.sampling_priority))
+        };
+        assert_eq!(ids("1_000", "2", "1"), Some((1000, 2, Some(1))));
+        assert_eq!(ids("10", "1_0", "1_0"), Some((10, 10, Some(10))));
+        // A negative or too wide parent: no parent, the context stays.
+        assert_eq!(ids("10", "-5", "1"), Some((10, 0, Some(1))));
+        assert_eq!(
+            ids("10", "99999999999999999999999", "1"),
+            Some((10, 0, Some(1)))
+        );
+        assert_eq!(ids("-10", "5", "1"), None);
+        assert_eq!(ids("18446744073709551616", "5", "1"), None);
+        assert_eq!(ids("10", "5", "x"), None);
     }
 
     #[test]
-    fn w3c_same_trace_overrides_parent() {
-        // ddtrace 4.16.0: Datadog 123/321 + W3C parent 0x1c8 → parent 456.
+    fn w3c_same_trace_overrides_parent_and_keeps_the_datadog_one() {
+        // ddtrace 4.16.0: Datadog 123/321 + W3C parent 0x1c8 → parent 456, _dd.parent_id 0x141.
         let ctx = extract(json!({
             "x-datadog-trace-id": "123", "x-datadog-parent-id": "321",
-            "x-datadog-sampling-priority": "1",
-            "traceparent": "00-0000000000000000000000000000007b-00000000000001c8-01",
+            "x-datadog-sampling-priority": "1", "traceparent": TP_7B,
         }))
         .unwrap();
         assert_eq!((ctx.trace_id, ctx.parent_id), (123, 456));
+        assert_eq!(ctx.span_tags[LAST_PARENT_TAG], "0000000000000141");
+        // tracestate's p: wins, verbatim.
+        for (p, want) in [("00000000000000ff", "00000000000000ff"), ("zz", "zz")] {
+            let ctx = extract(json!({
+                "x-datadog-trace-id": "123", "x-datadog-parent-id": "321",
+                "traceparent": TP_7B, "tracestate": format!("dd=s:1;p:{p},other=x"),
+            }))
+            .unwrap();
+            assert_eq!(ctx.span_tags[LAST_PARENT_TAG], want);
+        }
+        // An empty p:, a malformed dd member or a non-printable tracestate: the Datadog parent.
+        for ts in ["dd=p:", "dd=s:x;p:abc", "dd=p:abc,é=1", "dd=p:abc;bad"] {
+            let ctx = extract(json!({
+                "x-datadog-trace-id": "123", "x-datadog-parent-id": "5",
+                "traceparent": TP_7B, "tracestate": ts,
+            }))
+            .unwrap();
+            assert_eq!(ctx.parent_id, 456, "{ts}");
+            assert_eq!(ctx.span_tags[LAST_PARENT_TAG], "0000000000000005", "{ts}");
+        }
+        // The same parent: nothing to record.
+        let same = extract(json!({
+            "x-datadog-trace-id": "123", "x-datadog-parent-id": "456", "traceparent": TP_7B,
+        }))
+        .unwrap();
+        assert!(same.span_tags.is_empty());
+        // Another trace: the Datadog context stands alone.
+        let other = extract(json!({
+            "x-datadog-trace-id": "124", "x-datadog-parent-id": "5", "traceparent": TP_7B,
+        }))
+        .unwrap();
+        assert_eq!((other.parent_id, other.span_tags.len()), (5, 0));
+    }
+
+    #[test]
+    fn w3c_same_trace_without_datadog_parent_aborts() {
+        // ddtrace formats the Datadog span id, None without a parent header: TypeError.
+        assert!(extract(json!({"x-datadog-trace-id": "123", "traceparent": TP_7B})).is_none());
+        // With a p: there is nothing to format.
+        let ctx = extract(json!({
+            "x-datadog-trace-id": "123", "traceparent": TP_7B, "tracestate": "dd=p:zz",
+        }))
+        .unwrap();
+        assert_eq!(
+            (ctx.parent_id, ctx.span_tags[LAST_PARENT_TAG].as_str()),
+            (456, "zz")
+        );
+    }
+
+    #[test]
+    fn w3c_128_bit_match_needs_the_datadog_tid() {
+        let tp = "00-66bcb5eb00000000000000000000007b-00000000000001c8-01";
+        let without = extract(json!({
+            "x-datadog-trace-id": "123", "x-datadog-parent-id": "5", "traceparent": tp,
+        }))
+        .unwrap();
+        assert_eq!(without.parent_id, 5);
+        let with = extract(json!({
+            "x-datadog-trace-id": "123", "x-datadog-parent-id": "5", "traceparent": tp,
+            "x-datadog-tags": "_dd.p.tid=66bcb5eb00000000",
+        }))
+        .unwrap();
+        assert_eq!(with.parent_id, 456);
+        assert_eq!(with.span_tags[LAST_PARENT_TAG], "0000000000000005");
+    }
+
+    #[test]
+    fn w3c_primary_keeps_its_own_p() {
+        let ctx = extract_with(
+            "tracecontext,datadog",
+            json!({
+                "traceparent": TP_7B, "tracestate": "dd=s:2;p:0000000000000abc;t.dm:-4",
+                "x-datadog-trace-id": "123", "x-datadog-parent-id": "321",
+            }),
+        )
+        .unwrap();
+        assert_eq!(ids(&ctx), (123, 456, Some(2)));
+        assert_eq!(ctx.span_tags[LAST_PARENT_TAG], "0000000000000abc");
+        assert_eq!(ctx.propagation_tags["_dd.p.dm"], "-4");
     }
 
     #[test]
@@ -661,6 +700,13 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(ctx.sampling_priority, Some(0));
+        // A repeated key: the last one counts, as in ddtrace's dict.
+        let ctx = extract(json!({
+            "traceparent": "00-80f198ee56343ba864fe8b2a57d3eff7-00f067aa0ba902b7-01",
+            "tracestate": "dd=s:x;s:2",
+        }))
+        .unwrap();
+        assert_eq!(ctx.sampling_priority, Some(2));
     }
 
     #[test]
@@ -684,16 +730,320 @@ mod tests {
     }
 
     #[test]
-    fn styles_from_list() {
-        assert_eq!(Propagator::parse("").styles, vec![]);
+    fn b3_multi() {
+        let ctx = extract_with(
+            "b3multi",
+            json!({"X-B3-TraceId": "80f198ee56343ba864fe8b2a57d3eff7",
+                   "x-b3-spanid": "e457b5a2e4d86bd1", "x-b3-sampled": "1"}),
+        )
+        .unwrap();
+        assert_eq!(ctx.trace_id, 0x64fe_8b2a_57d3_eff7);
+        assert_eq!(ctx.trace_id_high, Some(0x80f1_98ee_5634_3ba8));
         assert_eq!(
-            Propagator::parse("tracecontext, datadog, b3").styles,
-            vec![Style::TraceContext, Style::Datadog]
+            (ctx.parent_id, ctx.sampling_priority),
+            (0xe457_b5a2_e4d8_6bd1, Some(1))
         );
-        let none = Propagator::parse("");
+        for (sampled, flags, want) in [
+            (Some("0"), None, Some(0)),
+            (Some("1"), Some("1"), Some(2)),
+            (Some("0"), Some("0"), Some(0)),
+            (Some("true"), None, None),
+            (Some(" 1"), None, None),
+            (None, Some("d"), None),
+            (None, None, None),
+        ] {
+            let mut h = json!({"x-b3-traceid": "a3ce929d0e0e4736", "x-b3-spanid": "2"});
+            if let Some(s) = sampled {
+                h["x-b3-sampled"] = json!(s);
+            }
+            if let Some(f) = flags {
+                h["x-b3-flags"] = json!(f);
+            }
+            let ctx = extract_with("b3multi", h).unwrap();
+            assert_eq!(
+                ids(&ctx),
+                (0xa3ce_929d_0e0e_4736, 2, want),
+                "{sampled:?} {flags:?}"
+            );
+        }
+        // Only the trace id is required; ids that do not parse give no B3 context.
+        let alone = extract_with("b3multi", json!({"x-b3-traceid": "1"})).unwrap();
+        assert_eq!(ids(&alone), (1, 0, None));
+        for bad in [
+            json!({"x-b3-traceid": "1", "x-b3-spanid": "zz"}),
+            json!({"x-b3-traceid": ""}),
+        ] {
+            assert!(extract_with("b3multi", bad).is_none());
+        }
+        // Not enabled: not read.
+        assert!(extract(json!({"x-b3-traceid": "1", "x-b3-spanid": "2"})).is_none());
+    }
+
+    #[test]
+    fn b3_single() {
+        let b3 = |h: &str| extract_with("b3", json!({ "b3": h }));
+        let full =
+            b3("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90").unwrap();
+        assert_eq!(full.trace_id_high, Some(0x80f1_98ee_5634_3ba8));
+        assert_eq!(
+            (full.parent_id, full.sampling_priority),
+            (0xe457_b5a2_e4d8_6bd1, Some(1))
+        );
+        for (header, want) in [
+            (
+                "a3ce929d0e0e4736-00f067aa0ba902b7-d",
+                Some((0xa3ce_929d_0e0e_4736, 0x00f0_67aa_0ba9_02b7, Some(2))),
+            ),
+            (
+                "a3ce929d0e0e4736-00f067aa0ba902b7-0",
+                Some((0xa3ce_929d_0e0e_4736, 0x00f0_67aa_0ba9_02b7, Some(0))),
+            ),
+            (
+                "a3ce929d0e0e4736-00f067aa0ba902b7",
+                Some((0xa3ce_929d_0e0e_4736, 0x00f0_67aa_0ba9_02b7, None)),
+            ),
+            ("1-2-D", Some((1, 2, None))),
+            ("1-2-1-", Some((1, 2, Some(1)))),
+            ("1-2-3-4-5", Some((1, 2, None))),
+            ("0x1f-0X2_0-1", Some((31, 32, Some(1)))),
+            ("1-0-1", Some((1, 0, Some(1)))),
+            ("1-ffffffffffffffffff-1", Some((1, 0, Some(1)))),
+            // A sampling state alone, or no trace id: no usable trace.
+            ("0", None),
+            ("d", None),
+            ("0-0-1", None),
+            // int() raises: no B3 context.
+            ("zz-20-1", None),
+            ("-20-1", None),
+            ("1-", None),
+            ("", None),
+        ] {
+            assert_eq!(b3(header).map(|c| ids(&c)), want, "{header}");
+        }
+    }
+
+    #[test]
+    fn a_first_context_without_trace_id_still_wins() {
+        // b3 "0" yields an id-less context; the Datadog one would only be a span link.
+        let dd = json!({"x-datadog-trace-id": "7", "x-datadog-parent-id": "9"});
+        let mut h = dd.clone();
+        h["b3"] = json!("0");
+        assert!(extract_with("b3,datadog", h.clone()).is_none());
+        assert_eq!(
+            extract_with("datadog,b3", h).map(|c| ids(&c)),
+            Some((7, 9, None))
+        );
+        // Invalid B3 ids yield no context at all: the next style is the primary one.
+        let mut h = dd;
+        h["x-b3-traceid"] = json!("zz");
+        assert_eq!(
+            extract_with("b3multi,datadog", h).map(|c| ids(&c)),
+            Some((7, 9, None))
+        );
+    }
+
+    #[test]
+    fn b3_and_datadog_in_either_order() {
+        let h = json!({
+            "x-b3-traceid": "80f198ee56343ba864fe8b2a57d3eff7", "x-b3-spanid": "2",
+            "x-b3-sampled": "1", "x-datadog-trace-id": "7", "x-datadog-parent-id": "9",
+            "x-datadog-sampling-priority": "2",
+        });
+        let b3_first = extract_with("b3multi,datadog", h.clone()).unwrap();
+        assert_eq!(b3_first.parent_id, 2);
+        assert_eq!(b3_first.trace_id_high, Some(0x80f1_98ee_5634_3ba8));
+        let dd_first = extract_with("datadog,b3multi", h).unwrap();
+        assert_eq!(ids(&dd_first), (7, 9, Some(2)));
+        // A B3 primary, then W3C of the same trace: the W3C parent, _dd.parent_id from the
+        // Datadog context wherever it is in the order.
+        let h = json!({
+            "traceparent": TP_7B, "x-b3-traceid": "7b", "x-b3-spanid": "2", "x-b3-sampled": "1",
+            "x-datadog-trace-id": "123", "x-datadog-parent-id": "321",
+        });
+        let ctx = extract_with("b3multi,tracecontext,datadog", h.clone()).unwrap();
+        assert_eq!(ids(&ctx), (123, 456, Some(1)));
+        assert_eq!(ctx.span_tags[LAST_PARENT_TAG], "0000000000000141");
+        let ctx = extract_with("b3multi,tracecontext", h).unwrap();
+        assert_eq!(ids(&ctx), (123, 456, Some(1)));
+        assert!(ctx.span_tags.is_empty());
+    }
+
+    #[test]
+    fn non_string_headers_abort_only_when_read() {
+        let ok = json!({"x-datadog-trace-id": "123", "x-datadog-parent-id": "5"});
+        // Read by an enabled style: the whole extraction yields nothing.
+        for (styles, key) in [
+            ("datadog", "x-datadog-origin"),
+            ("datadog,tracecontext", "traceparent"),
+            ("datadog,b3", "b3"),
+            ("datadog,b3multi", "x-b3-traceid"),
+            ("datadog,baggage", "baggage"),
+        ] {
+            let mut h = ok.clone();
+            h[key] = json!(5);
+            assert!(extract_with(styles, h).is_none(), "{styles} {key}");
+        }
+        // Not read: no effect.
+        for (styles, key) in [
+            ("datadog", "traceparent"),
+            ("datadog", "baggage"),
+            ("datadog,b3multi", "x-b3-spanid"),
+            ("datadog,tracecontext", "tracestate"),
+        ] {
+            let mut h = ok.clone();
+            h[key] = Value::Null;
+            assert!(extract_with(styles, h).is_some(), "{styles} {key}");
+        }
+        // tracestate is read once traceparent is valid.
+        let mut h = ok.clone();
+        h["traceparent"] = json!(TP_7B);
+        h["tracestate"] = json!(["dd=s:1"]);
+        assert!(extract_with("datadog,tracecontext", h).is_none());
+        // The last of two spellings wins, string or not.
+        let map: Map<String, Value> = serde_json::from_str(
+            r#"{"x-datadog-trace-id": "1", "X-Datadog-Parent-Id": 2, "x-datadog-parent-id": "3"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            Propagator::default().extract(&map).map(|c| c.parent_id),
+            Some(3)
+        );
+        // The same rules straight from JSON text.
+        let set: HeaderSet<'_> = serde_json::from_str(
+            r#"{"x-datadog-trace-id": "1", "x-datadog-parent-id": "2", "traceparent": {"a": [1]}, "other": 1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            Propagator::parse("datadog")
+                .extract_set(&set)
+                .map(|c| c.parent_id),
+            Some(2)
+        );
+        assert!(Propagator::default().extract_set(&set).is_none());
+    }
+
+    #[test]
+    fn baggage_tags_the_span_only_with_a_trace() {
+        let h = json!({
+            "x-datadog-trace-id": "123", "x-datadog-parent-id": "5",
+            "baggage": "user.id=al%20ice,session.id=s1,account.id=a,other=x",
+        });
+        let ctx = extract(h.clone()).unwrap();
+        let tags: Vec<_> = ctx
+            .span_tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                ("baggage.account.id", "a"),
+                ("baggage.session.id", "s1"),
+                ("baggage.user.id", "al ice")
+            ]
+        );
+        let all = Propagator::default()
+            .with_baggage_tag_keys(BaggageTagKeys::parse(" other, ,*"))
+            .extract_value(&h)
+            .unwrap();
+        assert_eq!(all.span_tags.len(), 4);
+        let none = Propagator::default()
+            .with_baggage_tag_keys(BaggageTagKeys::parse(""))
+            .extract_value(&h)
+            .unwrap();
+        assert!(none.span_tags.is_empty());
+        // Baggage style off: ignored.
+        assert!(extract_with("datadog", h).unwrap().span_tags.is_empty());
+        // Baggage alone parents nothing.
+        assert!(extract(json!({"baggage": "user.id=1"})).is_none());
+    }
+
+    #[test]
+    fn extract_first_reads_only_the_first_style() {
+        let h = json!({
+            "x-datadog-trace-id": "123", "x-datadog-parent-id": "321", "traceparent": TP_7B,
+            "baggage": "user.id=u",
+        });
+        let first = Propagator::default().with_extract_first(true);
+        let ctx = first.extract_value(&h).unwrap();
+        assert_eq!((ctx.parent_id, ctx.span_tags.len()), (321, 1));
+        assert!(!ctx.span_tags.contains_key(LAST_PARENT_TAG));
+        // The first style finds nothing: nothing, even if a later one would.
+        let b3_first = Propagator::parse("b3,datadog").with_extract_first(true);
+        assert!(b3_first.extract_value(&h).is_none());
+        let baggage_first = Propagator::parse("baggage,datadog").with_extract_first(true);
+        assert!(baggage_first.extract_value(&h).is_none());
+    }
+
+    #[test]
+    fn styles_from_configuration() {
+        use Style::*;
+        assert_eq!(Propagator::parse("").styles(), []);
+        assert_eq!(Propagator::parse("none").styles(), []);
+        assert_eq!(Propagator::parse("none,datadog").styles(), [Datadog]);
+        assert_eq!(
+            Propagator::parse(" TraceContext, datadog,B3 ,b3multi,datadog,baggage").styles(),
+            [TraceContext, Datadog, B3Single, B3Multi, Baggage]
+        );
+        // ddtrace 4.x: the legacy name and other separators are unknown.
+        assert_eq!(Propagator::parse("b3 single header").styles(), []);
+        assert_eq!(Propagator::parse("datadog;tracecontext").styles(), []);
         assert!(
-            none.extract_value(&json!({"x-datadog-trace-id": "1"}))
+            Propagator::parse("")
+                .extract_value(&json!({"x-datadog-trace-id": "1", "x-datadog-parent-id": "2"}))
                 .is_none()
+        );
+
+        let env = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Propagator::from_lookup(move |name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            })
+        };
+        assert_eq!(env(&[]), Propagator::default());
+        assert_eq!(
+            env(&[("DD_TRACE_PROPAGATION_STYLE", "b3")]).styles(),
+            [B3Single]
+        );
+        assert_eq!(
+            env(&[
+                ("DD_TRACE_PROPAGATION_STYLE", "b3"),
+                ("DD_TRACE_PROPAGATION_STYLE_EXTRACT", "")
+            ])
+            .styles(),
+            []
+        );
+        assert_eq!(
+            env(&[("OTEL_PROPAGATORS", "b3multi,baggage,xray")]).styles(),
+            [B3Multi]
+        );
+        assert_eq!(env(&[("OTEL_PROPAGATORS", "xray")]), Propagator::default());
+        assert_eq!(
+            env(&[
+                ("OTEL_PROPAGATORS", "b3"),
+                ("DD_TRACE_PROPAGATION_STYLE", "datadog")
+            ])
+            .styles(),
+            [Datadog]
+        );
+        for behavior in ["ignore", "Restart"] {
+            assert_eq!(
+                env(&[("DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT", behavior)]).styles(),
+                []
+            );
+        }
+        assert_eq!(
+            env(&[("DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT", "continue")]),
+            Propagator::default()
+        );
+        assert!(env(&[("DD_TRACE_PROPAGATION_EXTRACT_FIRST", "TRUE")]).extract_first);
+        assert!(!env(&[("DD_TRACE_PROPAGATION_EXTRACT_FIRST", "yes")]).extract_first);
+        assert_eq!(
+            env(&[("DD_TRACE_BAGGAGE_TAG_KEYS", " a, b ")]).baggage_tag_keys,
+            BaggageTagKeys::Keys(vec!["a".into(), "b".into()])
         );
     }
 }

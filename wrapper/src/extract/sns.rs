@@ -6,8 +6,8 @@ use serde_json::Value;
 use super::{Env, attribute};
 
 /// `Records[0]`'s context.
-pub(crate) fn extract(event: &Value, env: &Env<'_>) -> Option<SpanContext> {
-    record_context(crate::trigger::first_record(event)?, env)
+pub(crate) fn extract(env: &Env<'_>) -> Option<SpanContext> {
+    record_context(env.shape.first_record()?, env)
 }
 
 /// One SNS record's context (also used for SNS envelopes inside SQS bodies, given the

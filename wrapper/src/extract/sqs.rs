@@ -13,15 +13,16 @@ use crate::xray::XrayHeader;
 const JAVA_PADDING: &str = "00000000";
 
 /// `Records[0]`'s context.
-pub(crate) fn extract(event: &Value, env: &Env<'_>) -> Option<SpanContext> {
-    record_context(crate::trigger::first_record(event)?, env)
+pub(crate) fn extract(env: &Env<'_>) -> Option<SpanContext> {
+    record_context(env.shape.first_record()?, env)
 }
 
 /// One SQS record's context.
 pub(crate) fn record_context(record: &Value, env: &Env<'_>) -> Option<SpanContext> {
+    let fields = Fields::of(record);
     // Only an object can be an envelope: other bodies are not parsed at all.
-    let envelope = record
-        .get("body")
+    let envelope = fields
+        .body
         .and_then(Value::as_str)
         .filter(|b| b.trim_start().starts_with('{'))
         .and_then(Envelope::parse);
@@ -33,22 +34,48 @@ pub(crate) fn record_context(record: &Value, env: &Env<'_>) -> Option<SpanContex
     // SNS → SQS without raw delivery: the notification is the body.
     let attributes = match envelope.as_ref().and_then(Envelope::sns_attributes) {
         Some(notification_attributes) => notification_attributes,
-        None => record
-            .get("messageAttributes")
+        None => fields
+            .message_attributes
             .filter(|a| !a.is_null())
-            .or_else(|| record.get("Sns").and_then(|s| s.get("MessageAttributes"))),
+            .or_else(|| fields.sns.and_then(|s| s.get("MessageAttributes"))),
     };
     match attributes.map(|a| attribute::extract(a, env)) {
         Some(Ok(ctx)) => ctx,
-        Some(Err(())) | None => aws_trace_header(record),
+        Some(Err(())) | None => aws_trace_header(fields.attributes),
+    }
+}
+
+/// The fields of a record a context can be in, found in one pass: a look-up per field would
+/// `memcmp` every key it passes, and a record has a dozen.
+#[derive(Default)]
+struct Fields<'a> {
+    body: Option<&'a Value>,
+    message_attributes: Option<&'a Value>,
+    sns: Option<&'a Value>,
+    attributes: Option<&'a Value>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(record: &'a Value) -> Self {
+        let mut fields = Self::default();
+        for (key, value) in record.as_object().into_iter().flatten() {
+            match key.as_str() {
+                "body" => fields.body = Some(value),
+                "messageAttributes" => fields.message_attributes = Some(value),
+                "Sns" => fields.sns = Some(value),
+                "attributes" => fields.attributes = Some(value),
+                _ => {}
+            }
+        }
+        fields
     }
 }
 
 /// The `attributes.AWSTraceHeader` dd-trace-java plants: `Root=1-<epoch>-00000000<16 hex
 /// Datadog trace id>;Parent=<16 hex span id>;Sampled=<priority>`. Genuine X-Ray headers (no
 /// padding) are ignored: their `Sampled=0` would drop traces (datadog-lambda-extension#1325).
-fn aws_trace_header(record: &Value) -> Option<SpanContext> {
-    let header = record.get("attributes")?.get("AWSTraceHeader")?.as_str()?;
+fn aws_trace_header(attributes: Option<&Value>) -> Option<SpanContext> {
+    let header = attributes?.get("AWSTraceHeader")?.as_str()?;
     let header = XrayHeader::parse(header)?;
     let random = header.root.split('-').nth(2)?;
     let trace_hex = random.strip_prefix(JAVA_PADDING)?;

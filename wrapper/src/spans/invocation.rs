@@ -16,8 +16,9 @@ use super::aws_lambda::{self, ErrorInfo, Function};
 use super::ids::{new_trace_id, now_ns, random_id};
 use super::inferred::{self, InferContext, Inferred};
 use super::links::link_to;
+use super::pointers::{self, SpanPointer};
 use super::status::Status;
-use crate::extract::{InvocationInfo, Source};
+use crate::extract::{InvocationInfo, PendingLinks, Source};
 use crate::tracer::Tracer;
 use crate::transport::Flushed;
 use crate::trigger::{self, EventSource};
@@ -99,6 +100,9 @@ struct State {
     trace_id: Option<u64>,
     /// Data-streams state (consume checkpoints, produces), once resolved.
     streams: Option<crate::streams::Invocation>,
+    /// A batch event whose other records are read for `aws.lambda`'s span links when it is
+    /// finished: nothing before needs them, so resolving does not wait for them.
+    pending_links: Option<(Value, PendingLinks)>,
     /// The delayed background resolution, cancelled when no longer needed.
     resolver: Option<tokio::task::AbortHandle>,
     sent: bool,
@@ -351,8 +355,9 @@ impl Shared {
                 EventInput::Json(value) => value,
                 EventInput::None => Value::Null,
             };
-            let (ids, lambda, inferred, streams) = self.build(&event, runtime);
+            let (ids, lambda, inferred, streams, links) = self.build(&event, runtime);
             let mut state = self.lock();
+            state.pending_links = links.map(|pending| (event, pending));
             state.lambda = Some(lambda);
             state.inferred = inferred;
             state.streams = Some(streams);
@@ -365,12 +370,18 @@ impl Shared {
     }
 
     /// Extraction, trigger tags, inferred spans, the trace-level tags, the data-streams
-    /// consume checkpoints and the `invocation/start` message.
+    /// consume checkpoints and the `invocation/start` message; the batch links left to read.
     fn build(
         &self,
         event: &Value,
         runtime: OwnedRuntime,
-    ) -> (TraceIds, Span, Option<Inferred>, crate::streams::Invocation) {
+    ) -> (
+        TraceIds,
+        Span,
+        Option<Inferred>,
+        crate::streams::Invocation,
+        Option<PendingLinks>,
+    ) {
         let tracer = &self.tracer;
         let config = tracer.config();
         let source = EventSource::detect(event);
@@ -382,7 +393,7 @@ impl Shared {
         };
         let decision = tracer
             .chain()
-            .decide(event, &info, runtime.xray_trace_id.as_deref());
+            .decide_parent(event, &info, runtime.xray_trace_id.as_deref());
 
         let function_name = runtime
             .function_name
@@ -412,8 +423,20 @@ impl Shared {
                 config,
                 request_id: &self.request_id,
                 now_ns: self.start_ns,
+                decode_authorizer_context: tracer.chain().decodes_authorizer_context(),
             },
         );
+        // Span pointers go where datadog-lambda puts them: on the inferred span that parents
+        // aws.lambda (aws.s3, aws.dynamodb) when there is one, else on aws.lambda.
+        if config.add_span_pointers {
+            let links = pointers::for_event(event, source)
+                .into_iter()
+                .map(SpanPointer::into_link);
+            match inferred.as_mut().and_then(|i| i.spans.last_mut()) {
+                Some(entry) => entry.span_links.extend(links),
+                None => lambda.span_links.extend(links),
+            }
+        }
 
         // Ids: the extracted context continues its trace; otherwise a new 128-bit root.
         let context = decision.context.clone();
@@ -480,7 +503,7 @@ impl Shared {
             trace_id_high,
             priority,
         );
-        (ids, lambda, inferred, streams)
+        (ids, lambda, inferred, streams, decision.pending_links)
     }
 }
 
@@ -519,7 +542,12 @@ fn tag_trace(
                 span.meta.insert("_dd.p.tid".into(), format!("{high:016x}"));
             }
             match context {
-                Some(ctx) => span.meta.extend(ctx.propagation_tags.clone()),
+                Some(ctx) => {
+                    span.meta.extend(ctx.propagation_tags.clone());
+                    // `_dd.parent_id`, `_dd.propagation_error`, `baggage.*`: ddtrace's
+                    // chunk-root meta.
+                    span.meta.extend(ctx.span_tags.clone());
+                }
                 None => {
                     span.meta.insert("_dd.p.dm".into(), "-0".into());
                 }
@@ -563,6 +591,10 @@ impl State {
         request_id: &str,
     ) -> Flushed {
         let mut lambda = self.lambda.take().unwrap_or_default();
+        if let Some((event, pending)) = self.pending_links.take() {
+            let links = tracer.chain().read_links(&event, pending);
+            lambda.span_links.extend(links.iter().map(link_to));
+        }
         lambda.duration = (end - lambda_start).max(0);
         if let Some(error) = &self.error {
             error.apply(&mut lambda);

@@ -6,6 +6,7 @@ pub mod ids;
 pub mod inferred;
 pub mod invocation;
 pub mod links;
+pub mod pointers;
 pub mod status;
 
 pub use aws_lambda::ErrorInfo;

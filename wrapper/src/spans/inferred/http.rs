@@ -1,20 +1,84 @@
 //! HTTP triggers: API Gateway REST, HTTP API and WebSocket, function URLs and ALB. These are
 //! synchronous (the span finishes with `aws.lambda`) unless API Gateway invoked the function
 //! asynchronously (`X-Amz-Invocation-Type: Event`).
+//!
+//! When a traced Lambda authorizer ran for the request (its injected `_datadog` data is in
+//! `requestContext.authorizer` and is not a cached result), a REST or WebSocket API span gets
+//! an `aws.apigateway.authorizer` span upstream and starts when that one ends, as
+//! datadog-lambda's `process_injected_data` does; an HTTP API span just starts at the injected
+//! finish time (datadog-lambda draws no authorizer span there).
 
+use ddlambda_wire::Span;
 use serde_json::Value;
 
-use super::{InferContext, Inferred, base_span, str_at, tag, time_at};
+use super::{INFERRED_METRIC, InferContext, Inferred, base_span, python_int, str_at, tag, time_at};
+use crate::extract::authorizer_data;
 
 fn invoked_async(event: &Value) -> bool {
     str_at(event, "/headers/X-Amz-Invocation-Type") == Some("Event")
 }
 
-fn api(span: ddlambda_wire::Span, synchronous: bool) -> Option<Inferred> {
+fn api(span: Span, synchronous: bool) -> Option<Inferred> {
     Some(Inferred {
         spans: vec![span],
         synchronous,
     })
+}
+
+/// The API span, preceded by the authorizer span when a traced authorizer ran for this request
+/// (REST and WebSocket APIs; `request_ms` is the request's `requestTimeEpoch`).
+fn authorized_api(
+    mut span: Span,
+    rc: &Value,
+    request_ms: i64,
+    synchronous: bool,
+    cx: &InferContext<'_>,
+) -> Option<Inferred> {
+    let Some(authorizer) = cx
+        .decode_authorizer_context
+        .then(|| authorizer_span(&span, rc, request_ms))
+        .flatten()
+    else {
+        return api(span, synchronous);
+    };
+    // The API span starts when the authorizer span finishes, and is its child.
+    span.start = authorizer.start.saturating_add(authorizer.duration);
+    Some(Inferred {
+        spans: vec![authorizer, span],
+        synchronous,
+    })
+}
+
+/// `aws.apigateway.authorizer`, as datadog-lambda's `insert_upstream_authorizer_span` draws it:
+/// the API span's service, resource, type and tags, always synchronous, from the authorizer's
+/// injected finish time to the later of that and `requestTimeEpoch + integrationLatency`.
+fn authorizer_span(api: &Span, rc: &Value, request_ms: i64) -> Option<Span> {
+    let data = authorizer_data(Some(rc), false)?;
+    let Some(start) = data.parent_span_finish_time.as_ref().and_then(python_int) else {
+        tracing::debug!(
+            "authorizer data has no usable parent span finish time; no authorizer span"
+        );
+        return None;
+    };
+    let latency = match rc.pointer("/authorizer/integrationLatency") {
+        None => 0,
+        Some(value) => python_int(value)?,
+    };
+    let integration_start = request_ms.checked_add(latency)?.checked_mul(1_000_000)?;
+    let finish = start.max(integration_start);
+    let name = "aws.apigateway.authorizer";
+    let mut span = Span {
+        name: name.to_owned(),
+        start,
+        duration: finish.saturating_sub(start),
+        ..api.clone()
+    };
+    span.meta.insert("operation_name".into(), name.to_owned());
+    span.meta
+        .insert("_inferred_span.synchronicity".into(), "sync".into());
+    // datadog-lambda sets the inferred-span metric on the API span only.
+    span.metrics.remove(INFERRED_METRIC);
+    Some(span)
 }
 
 /// The route as datadog-lambda's `_get_resource_path` finds it: a templated `routeKey`'s path,
@@ -33,11 +97,12 @@ fn resource_path<'a>(event: &'a Value, rc: &'a Value) -> &'a str {
         .unwrap_or(route_key)
 }
 
-/// `aws.apigateway` for a REST API (v1 payload), starting at `requestTimeEpoch` (ms).
+/// `aws.apigateway` for a REST API (v1 payload), starting at `requestTimeEpoch` (ms), or when
+/// the request's traced authorizer finished (then preceded by `aws.apigateway.authorizer`).
 pub(super) fn rest_api(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
     let method = str_at(event, "/httpMethod").unwrap_or("None");
     let path = str_at(event, "/path").unwrap_or("None");
-    let (mut span, rc, synchronous) = api_span(
+    let (mut span, rc, request_ms, synchronous) = api_span(
         event,
         cx,
         "aws.apigateway",
@@ -45,31 +110,45 @@ pub(super) fn rest_api(event: &Value, cx: &InferContext<'_>) -> Option<Inferred>
         path,
         "/requestTimeEpoch",
     )?;
+    // datadog-lambda reads `identity.userAgent` unguarded and draws no span at all when
+    // `identity` is missing; the span is kept here, without the tag (deliberate difference).
     tag(
         &mut span,
         "http.useragent",
         str_at(rc, "/identity/userAgent"),
     );
     span.meta.insert("span.kind".into(), "server".into());
-    api(span, synchronous)
+    authorized_api(span, rc, request_ms, synchronous, cx)
 }
 
-/// `aws.httpapi` for an HTTP API (v2 payload), starting at `timeEpoch` (ms).
+/// `aws.httpapi` for an HTTP API (v2 payload), starting at `timeEpoch` (ms), or when the
+/// request's traced authorizer finished. datadog-lambda draws no authorizer span for HTTP APIs.
 pub(super) fn http_api(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
     let rc = event.get("requestContext")?;
     let method = str_at(rc, "/http/method").unwrap_or("None");
     let path = str_at(event, "/rawPath").unwrap_or("None");
-    let (mut span, rc, synchronous) =
+    let (mut span, rc, _, synchronous) =
         api_span(event, cx, "aws.httpapi", method, path, "/timeEpoch")?;
     tag(&mut span, "http.protocol", str_at(rc, "/http/protocol"));
     tag(&mut span, "http.source_ip", str_at(rc, "/http/sourceIp"));
     tag(&mut span, "http.useragent", str_at(rc, "/http/userAgent"));
+    if cx.decode_authorizer_context
+        && let Some(data) = authorizer_data(Some(rc), true)
+    {
+        // datadog-lambda fails to draw the span when the finish time is missing or not an
+        // integer; it keeps `timeEpoch` here (deliberate difference).
+        match data.parent_span_finish_time.as_ref().and_then(python_int) {
+            Some(finish) => span.start = finish,
+            None => tracing::debug!("authorizer data has no usable parent span finish time"),
+        }
+    }
     api(span, synchronous)
 }
 
 /// What REST and HTTP API spans share: the service, the `METHOD route` resource, the start
 /// (ms at `start_ms` in `requestContext`), url, endpoint, method, api id, stage, request id.
-/// Returns the span, `requestContext` and whether the invocation was synchronous.
+/// Returns the span, `requestContext`, the request time (ms) and whether the invocation was
+/// synchronous.
 fn api_span<'a>(
     event: &'a Value,
     cx: &InferContext<'_>,
@@ -77,7 +156,7 @@ fn api_span<'a>(
     method: &str,
     path: &str,
     start_ms: &str,
-) -> Option<(ddlambda_wire::Span, &'a Value, bool)> {
+) -> Option<(Span, &'a Value, i64, bool)> {
     let rc = event.get("requestContext")?;
     let domain = str_at(rc, "/domainName").unwrap_or("");
     let api_id = str_at(rc, "/apiId").unwrap_or("");
@@ -85,7 +164,8 @@ fn api_span<'a>(
         .config
         .inferred_service(api_id, "lambda_api_gateway", domain, "");
     let resource = format!("{method} {}", resource_path(event, rc));
-    let start = time_at(rc, start_ms, 1)? * 1_000_000;
+    let request_ms = time_at(rc, start_ms, 1)?;
+    let start = request_ms.checked_mul(1_000_000)?;
     let synchronous = !invoked_async(event);
     let mut span = base_span(name, service, resource, "web", start, synchronous);
     span.meta.remove("operation_name"); // datadog-lambda sets none on REST and HTTP API spans
@@ -98,10 +178,12 @@ fn api_span<'a>(
     tag(&mut span, "stage", str_at(rc, "/stage"));
     span.meta
         .insert("request_id".into(), cx.request_id.to_owned());
-    Some((span, rc, synchronous))
+    Some((span, rc, request_ms, synchronous))
 }
 
-/// `aws.apigateway.websocket` named after the route key, starting at `requestTimeEpoch` (ms).
+/// `aws.apigateway.websocket` named after the route key, starting at `requestTimeEpoch` (ms),
+/// or when the request's traced authorizer finished (then preceded by
+/// `aws.apigateway.authorizer`).
 pub(super) fn websocket(event: &Value, cx: &InferContext<'_>) -> Option<Inferred> {
     let rc = event.get("requestContext")?;
     let domain = str_at(rc, "/domainName").unwrap_or("");
@@ -110,14 +192,14 @@ pub(super) fn websocket(event: &Value, cx: &InferContext<'_>) -> Option<Inferred
     let service = cx
         .config
         .inferred_service(api_id, "lambda_api_gateway", domain, "");
-    let start = time_at(rc, "/requestTimeEpoch", 1)? * 1_000_000;
+    let request_ms = time_at(rc, "/requestTimeEpoch", 1)?;
     let synchronous = !invoked_async(event);
     let mut span = base_span(
         "aws.apigateway.websocket",
         service,
         endpoint.to_owned(),
         "web",
-        start,
+        request_ms.checked_mul(1_000_000)?,
         synchronous,
     );
     span.meta
@@ -136,7 +218,7 @@ pub(super) fn websocket(event: &Value, cx: &InferContext<'_>) -> Option<Inferred
         "message_direction",
         str_at(rc, "/messageDirection"),
     );
-    api(span, synchronous)
+    authorized_api(span, rc, request_ms, synchronous, cx)
 }
 
 /// `aws.lambda.url` (type `http`) for a function URL, starting at `timeEpoch` (ms).
@@ -148,7 +230,7 @@ pub(super) fn function_url(event: &Value, cx: &InferContext<'_>) -> Option<Infer
     let method = str_at(rc, "/http/method").unwrap_or("None");
     let path = str_at(rc, "/http/path").unwrap_or("None");
     let resource = format!("{method} {path}");
-    let start = time_at(rc, "/timeEpoch", 1)? * 1_000_000;
+    let start = time_at(rc, "/timeEpoch", 1)?.checked_mul(1_000_000)?;
     let mut span = base_span("aws.lambda.url", service, resource, "http", start, true);
     span.meta
         .insert("http.url".into(), format!("https://{domain}{path}"));

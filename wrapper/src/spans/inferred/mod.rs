@@ -4,6 +4,19 @@
 //!
 //! A trigger whose required fields are missing gets no inferred span, as in datadog-lambda
 //! (where the builder raises and the exception is swallowed).
+//!
+//! `tests/e2e/inferred_differential.rs` compares every event fixture with datadog-lambda
+//! 8.130.0. Deliberate differences:
+//! 1. A REST event without `requestContext.identity` keeps its span, without `http.useragent`
+//!    (datadog-lambda reads it unguarded and draws no span).
+//! 2. Times are RFC 3339 with or without fractional seconds (datadog-lambda's fixed
+//!    `strptime` formats fail on the other form, and it draws no span).
+//! 3. An HTTP API request whose fresh authorizer data has no usable finish time starts at
+//!    `timeEpoch` (datadog-lambda's `int(None)` raises: no span).
+//! 4. An absent field gives no tag (ddtrace 4.16 writes the string `"None"`).
+//! 5. An upstream span that would end before it starts has duration 0, not a negative one.
+//! 6. Times are exact integers of ns (datadog-lambda goes through float seconds, which are
+//!    256 ns coarse at today's epoch).
 
 mod http;
 mod messaging;
@@ -35,6 +48,10 @@ pub struct InferContext<'a> {
     pub request_id: &'a str,
     /// Now, in ns: the start of spans the event gives no time for (ALB).
     pub now_ns: i64,
+    /// `DD_DECODE_AUTHORIZER_CONTEXT` ([`crate::extract::Chain::decodes_authorizer_context`]):
+    /// a traced API Gateway authorizer's data gives the `aws.apigateway.authorizer` span and
+    /// the API span's start.
+    pub decode_authorizer_context: bool,
 }
 
 /// The inferred spans for `event`, or `None` when the trigger has none, or when it is off
@@ -103,10 +120,26 @@ fn base_span(
     span
 }
 
-/// Sets `key` when there is a value, as Python's tag setter skips `None`.
+/// Sets `key` when there is a value. datadog-lambda passes `None` through and ddtrace 4.16
+/// writes it as the string `"None"`; an absent field gives no tag here (deliberate difference).
 fn tag(span: &mut Span, key: &str, value: Option<&str>) {
     if let Some(value) = value {
         span.meta.insert(key.to_owned(), value.to_owned());
+    }
+}
+
+/// Python's `int(value)` on a JSON value, as datadog-lambda applies it to injected times: an
+/// integer as is, a float truncated, a string holding an integer parsed; anything else `None`
+/// (where Python raises).
+fn python_int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 9.2e18)
+                .map(|f| f.trunc() as i64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
     }
 }
 

@@ -8,6 +8,7 @@ fn cx(config: &Config) -> InferContext<'_> {
         config,
         request_id: "req-1",
         now_ns: 42,
+        decode_authorizer_context: true,
     }
 }
 
@@ -229,4 +230,90 @@ fn missing_fields_mean_no_span() {
     assert!(infer_default(&no_timestamp).is_none());
     assert!(infer_default(&json!({"anything": 1})).is_none());
     assert!(infer_default(&json!([1, 2])).is_none());
+}
+
+#[test]
+fn python_int_as_datadog_lambda_reads_injected_times() {
+    assert_eq!(
+        python_int(&json!(1_795_464_698_093_512_345_i64)),
+        Some(1_795_464_698_093_512_345)
+    );
+    assert_eq!(
+        python_int(&json!(1_795_464_698_093.75)),
+        Some(1_795_464_698_093)
+    );
+    assert_eq!(python_int(&json!(" 42 ")), Some(42));
+    assert_eq!(python_int(&json!("1.5")), None);
+    assert_eq!(python_int(&json!(null)), None);
+    assert_eq!(python_int(&json!(1e300)), None);
+}
+
+/// A REST event whose traced authorizer injected `finish_time` (ns) for this request.
+fn authorized_rest(finish_time: Value, latency: Value, request_id: &str) -> Value {
+    use base64::Engine;
+    let injected = json!({
+        "x-datadog-trace-id": "1", "x-datadog-parent-id": "2",
+        "x-datadog-parent-span-finish-time": finish_time,
+        "x-datadog-authorizing-requestid": "req-a",
+    });
+    let encoded = base64::engine::general_purpose::STANDARD.encode(injected.to_string());
+    json!({"resource": "/r", "path": "/r", "httpMethod": "GET", "headers": {},
+        "requestContext": {"resourcePath": "/r", "stage": "prod", "requestId": request_id,
+            "domainName": "x.execute-api.us-east-1.amazonaws.com", "apiId": "x",
+            "requestTimeEpoch": 1_000_000u64, "identity": {"userAgent": "curl"},
+            "authorizer": {"_datadog": encoded, "integrationLatency": latency}}})
+}
+
+fn chain(event: &Value, decode: bool) -> Vec<(String, i64, i64)> {
+    let config = Config::default();
+    let cx = InferContext {
+        decode_authorizer_context: decode,
+        ..cx(&config)
+    };
+    infer(event, EventSource::detect(event), &cx)
+        .map(|i| {
+            i.spans
+                .into_iter()
+                .map(|s| (s.name, s.start, s.duration))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn authorizer_span_from_finish_time_to_integration_start() {
+    let ms = 1_000_000;
+    let at = |name: &str, start: i64, duration: i64| (name.to_owned(), start, duration);
+    // Finished at 999_990 ms; integration started at 1_000_000 + 5 ms.
+    let event = authorized_rest(json!(999_990 * ms), json!(5), "req-a");
+    assert_eq!(
+        chain(&event, true),
+        [
+            at("aws.apigateway.authorizer", 999_990 * ms, 15 * ms),
+            at("aws.apigateway", 1_000_005 * ms, 0),
+        ]
+    );
+    // Decoding off: no authorizer span, the API span at the request time.
+    assert_eq!(
+        chain(&event, false),
+        [at("aws.apigateway", 1_000_000 * ms, 0)]
+    );
+    // A later finish wins, and the authorizer span has no length.
+    let late = authorized_rest(json!(1_000_007 * ms), json!(5), "req-a");
+    assert_eq!(
+        chain(&late, true)[0],
+        at("aws.apigateway.authorizer", 1_000_007 * ms, 0)
+    );
+    // Cached (no latency, another request's data) or unusable times: the API span alone.
+    for event in [
+        authorized_rest(json!(999_990 * ms), json!(0), "req-b"),
+        authorized_rest(json!("soon"), json!(5), "req-a"),
+        authorized_rest(json!(999_990 * ms), json!("5"), "req-a"),
+    ] {
+        assert_eq!(
+            chain(&event, true),
+            [at("aws.apigateway", 1_000_000 * ms, 0)],
+            "{event}"
+        );
+    }
 }
