@@ -322,31 +322,14 @@ async fn pointer_links_match_the_wrapper_and_pass_the_test_agent() {
         tracer.flush().await;
     }
 
-    let (traces, summary) = tokio::task::spawn_blocking(move || {
+    let traces = tokio::task::spawn_blocking(move || {
         // Two spans with an inferred span, one without.
         let traces = agent.wait_for_spans(8, Duration::from_secs(30));
-        let summary = ddlambda_tests::http::request(
-            &format!("127.0.0.1:{}", agent.port),
-            "GET",
-            "/test/trace_check/summary",
-            &[],
-            b"",
-            Some(Duration::from_secs(10)),
-        )
-        .expect("summary")
-        .json();
-        (traces, summary)
+        agent.assert_checks_passed(&CHECKS, 5);
+        traces
     })
     .await
     .expect("test agent queries");
-    for check in CHECKS {
-        let result = &summary[check];
-        assert!(
-            result["Passed_Checks"].as_u64().unwrap_or(0) >= 5
-                && result["Failed_Checks"].as_u64() == Some(0),
-            "check {check}: {summary:#}"
-        );
-    }
     let spans = flatten(&traces);
     for (request_id, name, managed_services, add_span_pointers) in cases {
         let lambda = lambda_span(&spans, request_id);

@@ -80,29 +80,11 @@ async fn wrapper_payloads_pass_the_test_agent_checks() {
 
     let traces = tokio::task::spawn_blocking(move || {
         let traces = agent.wait_for_spans(5, Duration::from_secs(30));
-        let summary = ddlambda_tests::http::request(
-            &format!("127.0.0.1:{}", agent.port),
-            "GET",
-            "/test/trace_check/summary",
-            &[],
-            b"",
-            Some(Duration::from_secs(10)),
-        )
-        .expect("summary")
-        .json();
-        (traces, summary)
+        agent.assert_checks_passed(&CHECKS, 3);
+        traces
     })
     .await
     .expect("test agent queries");
-    let (traces, summary) = traces;
-    for check in CHECKS {
-        let result = &summary[check];
-        assert!(
-            result["Passed_Checks"].as_u64().unwrap_or(0) >= 3
-                && result["Failed_Checks"].as_u64() == Some(0),
-            "check {check}: {summary:#}"
-        );
-    }
 
     let spans = flatten(&traces);
     let sqs_span = find(&spans, "aws.sqs", "req-sqs");

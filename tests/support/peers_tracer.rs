@@ -142,6 +142,29 @@ impl TestAgent {
         }
     }
 
+    /// Asserts that each of `checks` ran at least `times` times and never failed, by the test
+    /// agent's `/test/trace_check/summary`.
+    pub fn assert_checks_passed(&self, checks: &[&str], times: u64) {
+        let summary = crate::http::request(
+            &format!("127.0.0.1:{}", self.port),
+            "GET",
+            "/test/trace_check/summary",
+            &[],
+            b"",
+            Some(Duration::from_secs(10)),
+        )
+        .expect("summary")
+        .json();
+        for check in checks {
+            let result = &summary[check];
+            assert!(
+                result["Passed_Checks"].as_u64().unwrap_or(0) >= times
+                    && result["Failed_Checks"].as_u64() == Some(0),
+                "check {check}: {summary:#}"
+            );
+        }
+    }
+
     /// A bare HTTP/1.1 GET (the test agent is plain loopback HTTP).
     fn get(&self, path: &str) -> std::io::Result<String> {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));

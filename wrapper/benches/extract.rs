@@ -15,6 +15,8 @@
 //! - `EXTRACT_BENCH_PARENT=1` with either: `Chain::decide_parent` instead of `Chain::decide`;
 //! - `EXTRACT_BENCH_RUST_ONLY=1`: only ddlambda's parsed rows (quick before/after pairs).
 
+mod support;
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -83,17 +85,7 @@ print(json.dumps({"parsed": rate(parsed), "raw": rate(raw)}))
 "#;
 
 fn python_rates(files: &[PathBuf]) -> Option<Value> {
-    let peers = std::env::var_os("DDLAMBDA_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            // The default of `tests/peers/install`.
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_default()
-                .join("ddlambda/peers")
-        });
-    let python = peers.join("tracer/bin/python");
+    let python = support::tracer_python();
     if !python.is_file() {
         eprintln!(
             "NO BASELINE: {} is missing; run `eval \"$(tests/peers/install)\"`",

@@ -4,8 +4,9 @@
 //!
 //! `cargo bench -p ddlambda --bench pointers`
 
+mod support;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -66,17 +67,7 @@ fn s3_put() -> Value {
 /// venv is there. Its temporary DynamoDB stream-type metric is stubbed out: only the pointers
 /// are timed.
 fn datadog_lambda_ns(events: &[&Value]) -> Option<Vec<f64>> {
-    let peers = std::env::var_os("DDLAMBDA_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            // The default of `tests/peers/install`.
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_default()
-                .join("ddlambda/peers")
-        });
-    let python = peers.join("tracer/bin/python");
+    let python = support::tracer_python();
     let script = r#"
 import json, sys, time
 import datadog_lambda.span_pointers as sp

@@ -4,8 +4,9 @@
 //!
 //! `cargo bench -p ddlambda --bench streams`
 
+mod support;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -55,17 +56,7 @@ fn sqs_batch(records: usize) -> Value {
 
 /// ddtrace's checkpoint cost in ns, if the tracer venv is there.
 fn ddtrace_ns() -> Option<f64> {
-    let peers = std::env::var_os("DDLAMBDA_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            // The default of `tests/peers/install`.
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_default()
-                .join("ddlambda/peers")
-        });
-    let python = peers.join("tracer/bin/python");
+    let python = support::tracer_python();
     let script = r#"
 import time, types
 from ddtrace.internal.datastreams.processor import DataStreamsCtx

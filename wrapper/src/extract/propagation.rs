@@ -365,24 +365,14 @@ impl Propagator {
         let Some(header) = headers.read(at::BAGGAGE)? else {
             return Ok(());
         };
-        let items = parse_baggage(header);
-        if items.is_empty() {
-            return Ok(());
-        }
-        let mut tag = |key: &str, value: &str| {
+        let wanted = |key: &str| match &self.baggage_tag_keys {
+            BaggageTagKeys::All => true,
+            BaggageTagKeys::Keys(keys) => keys.iter().any(|k| k == key),
+        };
+        for (key, value) in parse_baggage(header, wanted) {
             ctx.span_tags
                 .entry(format!("{BAGGAGE_TAG_PREFIX}{key}"))
-                .or_insert_with(|| value.to_owned());
-        };
-        match &self.baggage_tag_keys {
-            BaggageTagKeys::All => items.iter().for_each(|(k, v)| tag(k, v)),
-            BaggageTagKeys::Keys(keys) => {
-                for key in keys {
-                    if let Some((_, value)) = items.iter().find(|(k, _)| k == key) {
-                        tag(key, value);
-                    }
-                }
-            }
+                .or_insert_with(|| value.into_owned());
         }
         Ok(())
     }

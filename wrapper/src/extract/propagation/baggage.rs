@@ -9,31 +9,45 @@ const BAGGAGE_MAX_ITEMS: usize = 64;
 /// ddtrace's `DD_TRACE_BAGGAGE_MAX_BYTES`: the item that would cross it and later ones are dropped.
 const BAGGAGE_MAX_BYTES: usize = 8192;
 
-/// The items of a W3C `baggage` header, as ddtrace's `_BaggageHeader._extract` reads them:
-/// `key=value` items split on `,`, each side stripped and percent-decoded; at most 64 items
-/// and 8192 bytes (later items dropped). An item without `=` or with an empty key or value
-/// voids the whole header. A repeated key keeps its first position and its last value.
-pub(super) fn parse_baggage(header: &str) -> Vec<(String, String)> {
-    let mut items: Vec<(String, String)> = Vec::new();
+/// The items of a W3C `baggage` header that `keep` wants (by decoded key), as ddtrace's
+/// `_BaggageHeader._extract` reads them: `key=value` items split on `,`, each side stripped and
+/// percent-decoded; at most 64 items and 8192 bytes (later items dropped). An item without `=`
+/// or with an empty key or value voids the whole header. A repeated key keeps its first
+/// position and its last value.
+///
+/// Every item is validated, but only kept items are decoded and stored: the default keeps
+/// three keys, and a header of 64 items should not cost 128 allocations.
+pub(super) fn parse_baggage<'a>(
+    header: &'a str,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+    let mut items: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
     let mut total = 0;
-    for (index, item) in header.split(',').enumerate() {
+    // `memchr` rather than `str::split`, whose char searcher dominates on short items (',' and
+    // '=' are ASCII, so the pieces stay on char boundaries).
+    let mut rest = Some(header);
+    for index in 0.. {
+        let Some(item) = rest else { break };
+        rest = memchr::memchr(b',', item.as_bytes()).map(|at| &item[at + 1..]);
+        let item = rest.map_or(item, |r| &item[..item.len() - r.len() - 1]);
         if index >= BAGGAGE_MAX_ITEMS {
             tracing::debug!("baggage has more than {BAGGAGE_MAX_ITEMS} items; the rest dropped");
             break;
         }
-        let Some((key, value)) = item.split_once('=') else {
+        let Some((key, value)) =
+            memchr::memchr(b'=', item.as_bytes()).map(|at| (&item[..at], &item[at + 1..]))
+        else {
             tracing::debug!(item, "malformed baggage item; baggage ignored");
             return Vec::new();
         };
-        let size = item.len() + usize::from(!items.is_empty());
+        let size = item.len() + usize::from(index > 0);
         if total + size > BAGGAGE_MAX_BYTES {
             tracing::debug!("baggage exceeds {BAGGAGE_MAX_BYTES} bytes; the rest dropped");
             break;
         }
-        let (key, value) = (
-            percent_decode(py_strip(key)),
-            percent_decode(py_strip(value)),
-        );
+        total += size;
+        // Percent-decoding never empties a string, so emptiness is judged on the raw sides.
+        let (key, value) = (py_strip(key), py_strip(value));
         if key.is_empty() || value.is_empty() {
             tracing::debug!(
                 item,
@@ -41,11 +55,15 @@ pub(super) fn parse_baggage(header: &str) -> Vec<(String, String)> {
             );
             return Vec::new();
         }
-        match items.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => *v = value.into_owned(),
-            None => items.push((key.into_owned(), value.into_owned())),
+        let key = percent_decode(key);
+        if !keep(&key) {
+            continue;
         }
-        total += size;
+        let value = percent_decode(value);
+        match items.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => items.push((key, value)),
+        }
     }
     items
 }
@@ -81,7 +99,12 @@ mod tests {
 
     #[test]
     fn baggage_items_as_ddtrace_reads_them() {
-        let items = |h: &str| parse_baggage(h);
+        let items = |h: &str| -> Vec<(String, String)> {
+            parse_baggage(h, |_| true)
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        };
         let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
         assert_eq!(
             items(" user.id = al%20ice ,session.id=s%C3%A9,k=a=b,user.id=bob"),
@@ -114,5 +137,9 @@ mod tests {
         assert_eq!(items(&format!("k={},a=b", "v".repeat(8186))).len(), 2);
         assert_eq!(items(&format!("k={},a=b", "v".repeat(8187))).len(), 1);
         assert_eq!(items(&format!("k={}", "v".repeat(8191))), []);
+        // Items not kept are still validated.
+        assert_eq!(parse_baggage("a=1,b", |k| k == "a"), []);
+        let kept = parse_baggage("a=1,b=2,a=3", |k| k == "a");
+        assert_eq!(kept, [(Cow::Borrowed("a"), Cow::Borrowed("3"))]);
     }
 }
