@@ -208,9 +208,15 @@ impl InvocationTelemetry {
         self.count_oom(&mut state, &id, now_ns());
     }
 
-    /// SHUTDOWN: stops every sampler still running (their invocations never finished).
+    /// SHUTDOWN: `shutdowns` (and `unused_init` for a sandbox that was never invoked), then
+    /// stops every sampler still running (their invocations never finished).
     pub fn shutdown(&self) {
         let mut state = self.lock();
+        let at_ns = now_ns();
+        self.emit(&state, "shutdowns", 1.0, at_ns, false, None);
+        if state.invocations == 0 {
+            self.emit(&state, "unused_init", 1.0, at_ns, false, None);
+        }
         self.settle_cold_start(&mut state, true);
         for req in state.requests.values_mut() {
             if let Some(s) = req.sampler.take() {
@@ -292,6 +298,24 @@ impl InvocationTelemetry {
         };
         state.init.duration_ms = Some(ms);
         self.emit_init_duration(state, ms, at_ns);
+    }
+
+    /// SnapStart: the restore phase replaces init (`platform.restoreReport`).
+    fn on_restore_report(&self, state: &State, at_ns: i64, record: &Value) {
+        if let Some(ms) = record
+            .get("metrics")
+            .and_then(|m| m.get("durationMs"))
+            .and_then(Value::as_f64)
+        {
+            self.emit(
+                state,
+                "snapstart_restore_duration",
+                ms / 1000.0,
+                at_ns,
+                true,
+                None,
+            );
+        }
     }
 
     fn emit_init_duration(&self, state: &mut State, ms: f64, at_ns: i64) {
@@ -583,6 +607,7 @@ impl TelemetryObserver for InvocationTelemetry {
         match (kind, request_id) {
             ("platform.initStart", _) => self.on_init_start(&mut state, at_ns, record),
             ("platform.initReport", _) => self.on_init_report(&mut state, at_ns, record),
+            ("platform.restoreReport", _) => self.on_restore_report(&state, at_ns, record),
             ("platform.start", Some(id)) => {
                 self.begin(&mut state, id, at_ns);
                 state.request(id).start_ns = Some(at_ns);

@@ -547,6 +547,48 @@ fn invocations_are_counted_once_whether_invoke_or_start_comes_first() {
     assert_eq!(m["invocations"].1, 2.0);
 }
 
+#[test]
+fn shutdown_counts_a_shutdown_and_an_unused_init_only_without_invocations() {
+    let used = fixture(true);
+    used.feed(cold_start_records());
+    used.telemetry.shutdown();
+    let m = used.metrics();
+    assert_eq!(m["shutdowns"].1, 1.0);
+    assert!(m["shutdowns"].0.contains(&"cold_start:false".to_owned()));
+    assert!(!m.contains_key("unused_init"));
+
+    let unused = fixture(true);
+    unused.feed(json!([cold_start_records()[0], cold_start_records()[2]]));
+    unused.telemetry.shutdown();
+    let m = unused.metrics();
+    assert_eq!(m["shutdowns"].1, 1.0);
+    assert_eq!(m["unused_init"].1, 1.0);
+    assert!(!m.contains_key("invocations"));
+}
+
+#[test]
+fn a_snapstart_restore_reports_its_duration_in_seconds() {
+    let f = fixture(true);
+    f.feed(json!([
+        {"time": "2026-11-23T10:00:00.000Z", "type": "platform.restoreStart",
+         "record": {"runtimeVersion": "java:21.v20"}},
+        {"time": "2026-11-23T10:00:00.320Z", "type": "platform.restoreReport",
+         "record": {"status": "success", "metrics": {"durationMs": 320.5}}},
+        {"time": "2026-11-23T10:00:00.330Z", "type": "platform.restoreReport",
+         "record": {"status": "failure"}}
+    ]));
+    let m = f.metrics();
+    assert_eq!(m["snapstart_restore_duration"].1, 0.3205);
+    assert_eq!(m["snapstart_restore_duration"].2, 1);
+}
+
+#[test]
+fn enhanced_metrics_off_writes_no_shutdown_metrics() {
+    let f = fixture(false);
+    f.telemetry.shutdown();
+    assert!(f.metrics().is_empty());
+}
+
 #[tokio::test]
 async fn process_metrics_are_reported_at_runtime_done() {
     let metrics = Arc::new(MetricsAggregator::default());
