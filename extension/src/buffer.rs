@@ -506,6 +506,10 @@ pub fn span_bytes(s: &Span) -> usize {
             .sum::<usize>()
         + s.metrics.keys().map(|k| k.len() + ENTRY).sum::<usize>()
         + s.span_links.len() * 128
+        + s.meta_struct
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + ENTRY)
+            .sum::<usize>()
 }
 
 #[cfg(test)]

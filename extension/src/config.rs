@@ -9,6 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::flush::strategy::FlushStrategy;
+use crate::sinks::otlp::{OtlpConfig, OtlpConfigError};
 
 /// Default cap on what the buffer holds, in (estimated in-memory) bytes.
 pub const DEFAULT_BUFFER_MAX_BYTES: usize = 32 * 1024 * 1024;
@@ -70,8 +71,16 @@ pub struct Config {
     pub telemetry_host: String,
     /// `DDLAMBDA_LOCAL_OUTPUT`: a file the local sink appends JSON lines to (stdout otherwise).
     pub local_output: Option<String>,
+    /// Where the proxied tracer routes go: `DD_SITE` and the Go agent's overrides
+    /// (`DD_APM_PROFILING_DD_URL`, `DD_APM_DEBUGGER_DD_URL`, `DD_APM_DEBUGGER_DIAGNOSTICS_DD_URL`,
+    /// `DD_EVP_PROXY_CONFIG_DD_URL`).
+    pub proxy_intakes: crate::sinks::datadog::proxy::ProxyIntakes,
     /// The function, from the environment Lambda sets.
     pub function: FunctionEnv,
+    /// The OTLP exporter (`OTEL_EXPORTER_OTLP_*`): `Ok(None)` when no endpoint is set; an
+    /// error (logged at start-up, OTLP not used) for a protocol other than `http/protobuf` or
+    /// an endpoint that is not a URL.
+    pub otlp: Result<Option<OtlpConfig>, OtlpConfigError>,
 }
 
 /// What Lambda's environment says about the function.
@@ -117,7 +126,9 @@ impl fmt::Debug for Config {
             .field("telemetry_port", &self.telemetry_port)
             .field("telemetry_host", &self.telemetry_host)
             .field("local_output", &self.local_output)
+            .field("proxy_intakes", &self.proxy_intakes)
             .field("function", &self.function)
+            .field("otlp", &self.otlp)
             .finish()
     }
 }
@@ -244,6 +255,13 @@ impl Config {
             runtime_api: get("AWS_LAMBDA_RUNTIME_API"),
         };
 
+        let proxy_intakes = crate::sinks::datadog::proxy::ProxyIntakes::from_lookup(
+            get,
+            &site,
+            function.name.as_deref(),
+            &mut warnings,
+        );
+
         let api_key = get("DD_API_KEY");
         let api_key_secret = match api_key {
             Some(_) => None,
@@ -255,7 +273,10 @@ impl Config {
             }),
         };
 
+        let otlp = OtlpConfig::from_lookup(get, &mut warnings);
+
         let config = Config {
+            otlp,
             api_key,
             api_key_secret,
             site,
@@ -282,6 +303,7 @@ impl Config {
             telemetry_host: get("DDLAMBDA_TELEMETRY_HOST")
                 .unwrap_or_else(|| "sandbox.localdomain".to_owned()),
             local_output: get("DDLAMBDA_LOCAL_OUTPUT"),
+            proxy_intakes,
             function,
         };
         (config, warnings)

@@ -165,7 +165,7 @@ async fn run(config: Config, started: Instant) -> i32 {
             "local"
         },
     );
-    let warm_up = config.api_key.is_some();
+    let warm_up = config.api_key.is_some() || matches!(config.otlp, Ok(Some(_)));
     let on_first_next = move || {
         // Off the init path: the subscription round trip and the TLS set-up.
         if let Some(port) = telemetry_port {
@@ -202,8 +202,30 @@ async fn bind_listeners(config: &Config) -> Result<Listeners, String> {
     Ok(Listeners { telemetry, intake })
 }
 
-/// The sink, and the Secrets Manager reader of its API key when it has one.
+/// The sink, and the Secrets Manager reader of its API key when it has one. With an OTLP
+/// endpoint, OTLP gets traces and metrics, beside the Datadog sink (which then gets everything)
+/// or the local one (which gets what OTLP cannot carry).
 fn make_sink(config: &Config) -> Result<(AnySink, Option<Arc<ApiKeyResolver>>), String> {
+    let (sink, resolver) = make_datadog_or_local_sink(config)?;
+    let sink = match &config.otlp {
+        Ok(Some(otlp)) => {
+            let otlp = sinks::otlp::OtlpSink::new(otlp.clone());
+            let sink = AnySink::Otlp(sinks::OtlpFanOut::new(otlp, sink));
+            tracing::info!("sinks: {}", sink.describe());
+            sink
+        }
+        Ok(None) => sink.into(),
+        Err(e) => {
+            tracing::error!("{e}");
+            sink.into()
+        }
+    };
+    Ok((sink, resolver))
+}
+
+fn make_datadog_or_local_sink(
+    config: &Config,
+) -> Result<(sinks::Beside, Option<Arc<ApiKeyResolver>>), String> {
     let datadog = |api_key: String| {
         sinks::datadog::DatadogSink::new(sinks::datadog::DatadogConfig {
             api_key,
@@ -212,18 +234,19 @@ fn make_sink(config: &Config) -> Result<(AnySink, Option<Arc<ApiKeyResolver>>), 
             metrics_base: config.metrics_intake_base(),
             env: config.env.clone().unwrap_or_default(),
         })
+        .with_proxy_intakes(config.proxy_intakes.clone())
     };
     match (&config.api_key, &config.api_key_secret) {
-        (Some(key), _) => Ok((AnySink::Datadog(datadog(key.clone())), None)),
+        (Some(key), _) => Ok((sinks::Beside::Datadog(datadog(key.clone())), None)),
         // The key is read from Secrets Manager off the init path: the sink's warm-up (after
         // the first `/next`) starts the read, and sends wait for it.
         (None, Some(secret)) => {
             let resolver = ApiKeyResolver::new(secret.clone(), Backoff::default());
             let sink = datadog(String::new()).with_api_key_resolver(resolver.clone());
-            Ok((AnySink::Datadog(sink), Some(resolver)))
+            Ok((sinks::Beside::Datadog(sink), Some(resolver)))
         }
         (None, None) => sinks::local::LocalSink::new(config.local_output.as_deref())
-            .map(|s| (AnySink::Local(s), None))
+            .map(|s| (sinks::Beside::Local(s), None))
             .map_err(|e| {
                 format!(
                     "cannot open DDLAMBDA_LOCAL_OUTPUT={:?}: {e}",

@@ -3,6 +3,7 @@
 mod demo;
 mod extension_cold_start;
 mod extension_lifecycle;
+mod extension_proxies;
 mod extension_rie;
 mod extension_secrets;
 mod extension_tracers;
@@ -13,6 +14,7 @@ mod inferred_differential;
 mod layer_zip;
 mod metrics_dogstatsd;
 mod metrics_platform;
+mod otlp_sink;
 mod platform_api_errors;
 mod platform_cli;
 mod platform_failures;

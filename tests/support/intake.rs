@@ -45,6 +45,18 @@ pub struct Request {
     pub body: Vec<u8>,
     /// What the intake answered.
     pub status: u16,
+    /// Every header as received (names lowercase), for the proxied routes' pass-through.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl Request {
@@ -197,6 +209,16 @@ async fn record(req: http::Request<hyper::body::Incoming>, state: &State) -> u16
         .headers()
         .get("content-encoding")
         .is_some_and(|v| v == "gzip");
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let (body, readable) = match req.into_body().collect().await {
         Ok(body) => {
             let body = body.to_bytes();
@@ -229,6 +251,7 @@ async fn record(req: http::Request<hyper::body::Incoming>, state: &State) -> u16
             gzip,
             body,
             status,
+            headers,
         });
     status
 }

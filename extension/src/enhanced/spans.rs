@@ -112,6 +112,7 @@ pub fn error_span(f: &FailedInvocation<'_>) -> Span {
         ]),
         r#type: "serverless".to_owned(),
         span_links: Vec::new(),
+        meta_struct: BTreeMap::new(),
     }
 }
 

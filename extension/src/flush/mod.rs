@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::aggregate::metrics::MetricsAggregator;
 use crate::buffer::{Buffer, HeldItem, Scope};
 use crate::event::{Drain, Outgoing, TraceBatch};
-use crate::sinks::Sink;
+use crate::sinks::{Route, Sink};
 use enrich::FunctionTags;
 use retry::{Outcome, RetryPolicy};
 use stats::Counters;
@@ -50,10 +50,12 @@ pub enum Trigger {
     Shutdown,
 }
 
-/// An item a flush could not deliver, waiting for the next.
+/// An item for one of the sink's destinations; kept when a flush could not deliver it.
 struct Carried {
     item: Outgoing,
     bytes: usize,
+    /// Which of the sink's destinations (`Sink::routes`) this copy is for.
+    route: Route,
 }
 
 /// The flusher. One per extension; flushes never overlap.
@@ -162,8 +164,16 @@ impl<S: Sink> Flusher<S> {
         let cap = &self.cap;
         let outcomes: Vec<(Carried, Outcome)> = futures_util::stream::iter(items)
             .map(|c| async move {
-                let outcome =
-                    retry::send(sink, &c.item, deadline, cap.subscribe(), &policy, counters).await;
+                let outcome = retry::send_to(
+                    sink,
+                    c.route,
+                    &c.item,
+                    deadline,
+                    cap.subscribe(),
+                    &policy,
+                    counters,
+                )
+                .await;
                 (c, outcome)
             })
             .buffer_unordered(CONCURRENCY)
@@ -243,20 +253,20 @@ impl<S: Sink> Flusher<S> {
         report
     }
 
-    /// Carried items first (oldest data), then the buffer, then the aggregators.
+    /// Carried items first (oldest data), then the buffer, then the aggregators; each new
+    /// item once per destination the sink routes it to.
     fn collect(&self, scope: Scope, final_flush: bool) -> Vec<Carried> {
         self.report_counters();
         let mut items: Vec<Carried> = std::mem::take(&mut *lock(&self.carry));
+        // New items (and their size), before routing.
+        let mut fresh: Vec<(Outgoing, usize)> = Vec::new();
         let held = self.buffer.take(scope);
 
         // Group spans by tracer identity, cutting batches at MAX_BATCH_BYTES.
         let mut open: HashMap<(String, String, String), (TraceBatch, usize)> = HashMap::new();
         for h in held {
             match h.item {
-                HeldItem::Forward(f) => items.push(Carried {
-                    item: Outgoing::Forward(f),
-                    bytes: h.bytes,
-                }),
+                HeldItem::Forward(f) => fresh.push((Outgoing::Forward(f), h.bytes)),
                 HeldItem::Traces(p) => {
                     let key = (p.lang, p.lang_version, p.tracer_version);
                     let entry = open.entry(key.clone()).or_insert_with(|| {
@@ -280,10 +290,7 @@ impl<S: Sink> Flusher<S> {
                                 traces: Vec::new(),
                             },
                         );
-                        items.push(Carried {
-                            item: Outgoing::Traces(full),
-                            bytes: entry.1,
-                        });
+                        fresh.push((Outgoing::Traces(full), entry.1));
                         entry.1 = 0;
                     }
                     entry.0.traces.extend(p.traces);
@@ -291,17 +298,37 @@ impl<S: Sink> Flusher<S> {
                 }
             }
         }
-        items.extend(open.into_values().map(|(batch, bytes)| Carried {
-            item: Outgoing::Traces(batch),
-            bytes,
-        }));
+        fresh.extend(
+            open.into_values()
+                .map(|(batch, bytes)| (Outgoing::Traces(batch), bytes)),
+        );
 
         let now = SystemTime::now();
         for drain in &self.drains {
-            items.extend(drain.drain(now, final_flush).into_iter().map(|item| {
+            fresh.extend(drain.drain(now, final_flush).into_iter().map(|item| {
                 let bytes = approx_bytes(&item);
-                Carried { item, bytes }
+                (item, bytes)
             }));
+        }
+        // One copy per destination: each is retried and carried on its own.
+        for (item, bytes) in fresh {
+            let mut routes: Vec<Route> = self.sink.routes(&item).iter().collect();
+            if routes.is_empty() {
+                routes.push(0);
+            }
+            let last = routes.len() - 1;
+            for &route in &routes[..last] {
+                items.push(Carried {
+                    item: item.clone(),
+                    bytes,
+                    route,
+                });
+            }
+            items.push(Carried {
+                item,
+                bytes,
+                route: routes[last],
+            });
         }
         items
     }
@@ -536,6 +563,59 @@ mod tests {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
         assert!(!names.contains(&"ddlambda.extension.dogstatsd_samples_dropped_contexts"));
+    }
+
+    /// Two destinations; the second fails retryably while `down`.
+    #[derive(Default)]
+    struct TwoWay {
+        down: AtomicBool,
+        got: Mutex<Vec<Route>>,
+    }
+
+    impl Sink for Arc<TwoWay> {
+        async fn send(&self, _: &Outgoing, _: Duration) -> Result<(), SendError> {
+            unreachable!("the flusher sends through routes")
+        }
+        fn routes(&self, _: &Outgoing) -> crate::sinks::Routes {
+            crate::sinks::Routes::of(&[0, 1])
+        }
+        async fn send_to(&self, route: Route, _: &Outgoing, _: Duration) -> Result<(), SendError> {
+            if route == 1 && self.down.load(Ordering::SeqCst) {
+                return Err(SendError::Retryable("503".into()));
+            }
+            lock(&self.got).push(route);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_destination_never_causes_a_resend_to_another() {
+        let counters = Arc::new(Counters::default());
+        let buffer = Arc::new(Buffer::new(1 << 24, true, counters.clone()));
+        let sink = Arc::new(TwoWay::default());
+        let policy = RetryPolicy {
+            first_backoff: Duration::from_millis(1),
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        };
+        let f = Flusher::new(
+            buffer.clone(),
+            sink.clone(),
+            FunctionTags::default(),
+            counters,
+            policy,
+        );
+        sink.down.store(true, Ordering::SeqCst);
+        buffer.push(traces("python", None, 2));
+        f.flush(Trigger::EndOfInvocation, Scope::All, soon(), false)
+            .await;
+        assert_eq!(*lock(&sink.got), [0]);
+        assert_eq!(f.carried(), 1, "only the failed destination's copy is kept");
+        sink.down.store(false, Ordering::SeqCst);
+        f.flush(Trigger::EndOfInvocation, Scope::All, soon(), false)
+            .await;
+        assert_eq!(*lock(&sink.got), [0, 1]);
+        assert_eq!(f.carried(), 0);
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::stats::Counters;
 use crate::event::Outgoing;
-use crate::sinks::{SendError, Sink};
+use crate::sinks::{Route, SendError, Sink};
 
 /// No attempt starts with less than this left in the budget.
 pub const MIN_ATTEMPT: Duration = Duration::from_millis(20);
@@ -67,6 +67,19 @@ pub async fn send<S: Sink>(
     sink: &S,
     item: &Outgoing,
     deadline: Instant,
+    cap: watch::Receiver<Option<Instant>>,
+    policy: &RetryPolicy,
+    counters: &Counters,
+) -> Outcome {
+    send_to(sink, 0, item, deadline, cap, policy, counters).await
+}
+
+/// [`send`] to one of the sink's destinations ([`Sink::routes`]).
+pub async fn send_to<S: Sink>(
+    sink: &S,
+    route: Route,
+    item: &Outgoing,
+    deadline: Instant,
     mut cap: watch::Receiver<Option<Instant>>,
     policy: &RetryPolicy,
     counters: &Counters,
@@ -89,7 +102,7 @@ pub async fn send<S: Sink>(
         let timeout = effective(&cap)
             .saturating_duration_since(started)
             .min(policy.attempt_timeout);
-        let request = sink.send(item, timeout);
+        let request = sink.send_to(route, item, timeout);
         tokio::pin!(request);
         let mut cap_open = true;
         // The sink's own timeout covers the request; this also covers a sink that ignores it,

@@ -7,12 +7,16 @@
 //!   marked `_dd.compute_stats: 0` so the backend does not count them twice.
 //! - `/v0.6/stats`, `/v0.1/pipeline_stats`, `/telemetry/proxy/…`: kept byte for byte as
 //!   [`Event::Forward`] for their upstream intakes.
+//! - `POST` on the proxied routes of [`crate::event::PROXY_ROUTES`] (profiling, debugger, LLM
+//!   Observability's EVP paths): kept byte for byte, headers included, as [`Event::Forward`];
+//!   they wait in the buffer like everything else and go upstream after the runtime is done.
 //! - `/info` on any method (ddapm-test-agent forwards it as POST), advertising what is served.
 //! - The wrapper's `/ddlambda/v1/*` routes and headers (wire/PROTOCOL.md) → [`Event::Wrapper`];
 //!   `/ddlambda/v1/checkpoints` goes to the data-streams aggregator (`intake::checkpoints`).
 //!
-//! Every body is capped ([`TraceAgentConfig::max_body_bytes`]): a declared length over the cap is
-//! refused before reading, an undeclared one as soon as the count passes it (413). A malformed
+//! Every body is capped ([`TraceAgentConfig::max_body_bytes`], and lower on the proxied routes): a
+//! declared length over the cap is refused before reading, an undeclared one as soon as the
+//! count passes it (413, logged and counted in [`TraceAgent::refused_too_large`]). A malformed
 //! body gets a 400 naming what was wrong; nothing else is affected.
 
 mod body;
@@ -24,6 +28,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,7 +46,9 @@ use tokio::net::TcpListener;
 
 use crate::aggregate::streams::StreamsAggregator;
 use crate::buffer::{Admission, Inbox};
-use crate::event::{Event, ForwardKind, ForwardPayload, TracePayload, WrapperSignal};
+use crate::event::{
+    Event, ForwardKind, ForwardPayload, ProxyRoute, TracePayload, WrapperSignal, proxy_route,
+};
 use crate::intake::checkpoints;
 
 /// The cap bottlecap settled on after 2 MiB broke real functions (datadog-lambda-extension#899).
@@ -79,6 +86,8 @@ pub struct TraceAgent {
     /// The data-streams aggregator for `/ddlambda/v1/checkpoints`; without one the route is 404.
     checkpoints: Option<Arc<StreamsAggregator>>,
     max_body_bytes: usize,
+    /// Bodies refused with 413 since start.
+    too_large: AtomicU64,
 }
 
 impl TraceAgent {
@@ -87,7 +96,13 @@ impl TraceAgent {
             inbox,
             checkpoints: None,
             max_body_bytes: config.max_body_bytes,
+            too_large: AtomicU64::new(0),
         }
+    }
+
+    /// How many bodies were refused for being over their route's cap (413) since start.
+    pub fn refused_too_large(&self) -> u64 {
+        self.too_large.load(Ordering::Relaxed)
     }
 
     /// Routes the wrapper's raw checkpoints to `streams`.
@@ -147,16 +162,27 @@ impl TraceAgent {
                 info::body(self.checkpoints.is_some(), self.max_body_bytes),
             ),
             "/v0.6/stats" => {
-                self.forward(req, ForwardKind::TracerStats, path.clone())
-                    .await
+                self.forward(
+                    req,
+                    ForwardKind::TracerStats,
+                    path.clone(),
+                    self.max_body_bytes,
+                )
+                .await
             }
             "/v0.1/pipeline_stats" => {
-                self.forward(req, ForwardKind::PipelineStats, path.clone())
-                    .await
+                self.forward(
+                    req,
+                    ForwardKind::PipelineStats,
+                    path.clone(),
+                    self.max_body_bytes,
+                )
+                .await
             }
             p if p.starts_with(TELEMETRY_PREFIX) => {
                 let below = p[TELEMETRY_PREFIX.len()..].to_owned();
-                self.forward(req, ForwardKind::Telemetry, below).await
+                self.forward(req, ForwardKind::Telemetry, below, self.max_body_bytes)
+                    .await
             }
             HELLO_PATH => {
                 self.wrapper(req, |b| Ok(WrapperSignal::Hello(from_json::<Hello>(b)?)))
@@ -178,8 +204,12 @@ impl TraceAgent {
                 .await
             }
             CHECKPOINTS_PATH if self.checkpoints.is_some() => self.checkpoints(req).await,
-            // `/v0.7/config` (remote configuration) among others: tracers take 404 as "not here".
-            _ => text(StatusCode::NOT_FOUND, format!("{path} is not served here")),
+            p => match proxy_route(p) {
+                Some(route) => self.proxy(req, route).await,
+                // `/v0.7/config` (remote configuration) among others: tracers take 404 as
+                // "not here".
+                None => text(StatusCode::NOT_FOUND, format!("{path} is not served here")),
+            },
         };
         if reply.status().is_client_error() {
             tracing::debug!("trace agent: {method} {path} → {}", reply.status());
@@ -194,7 +224,7 @@ impl TraceAgent {
             Ok(body) => body,
             Err(refusal) => {
                 self.end_signal(&wrapper);
-                return refusal.reply();
+                return self.refuse(parts.uri.path(), &refusal);
             }
         };
         let body_bytes = body.len();
@@ -241,14 +271,35 @@ impl TraceAgent {
         }
     }
 
-    async fn forward(&self, req: Request<Incoming>, kind: ForwardKind, path: String) -> Reply {
+    /// A proxied route: `POST` only, as bottlecap routes them; the rest is [`Self::forward`].
+    async fn proxy(&self, req: Request<Incoming>, route: &'static ProxyRoute) -> Reply {
+        if req.method() != Method::POST {
+            return method_not_allowed("POST");
+        }
+        let cap = route.max_body_bytes.min(self.max_body_bytes);
+        self.forward(
+            req,
+            ForwardKind::Proxy(route),
+            route.local_path.to_owned(),
+            cap,
+        )
+        .await
+    }
+
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        kind: ForwardKind,
+        path: String,
+        cap: usize,
+    ) -> Reply {
         let (parts, body) = req.into_parts();
         let wrapper = WrapperHeaders::of(&parts.headers);
-        let body = match body::collect(&parts.headers, body, self.max_body_bytes).await {
+        let body = match body::collect(&parts.headers, body, cap).await {
             Ok(body) => body,
             Err(refusal) => {
                 self.end_signal(&wrapper);
-                return refusal.reply();
+                return self.refuse(parts.uri.path(), &refusal);
             }
         };
         let payload = ForwardPayload {
@@ -283,7 +334,7 @@ impl TraceAgent {
         let (parts, body) = req.into_parts();
         let body = match body::collect(&parts.headers, body, self.max_body_bytes).await {
             Ok(body) => body,
-            Err(refusal) => return refusal.reply(),
+            Err(refusal) => return self.refuse(parts.uri.path(), &refusal),
         };
         match parse(&body) {
             Ok(signal) => {
@@ -308,7 +359,7 @@ impl TraceAgent {
             Ok(body) => body,
             Err(refusal) => {
                 self.end_signal(&wrapper);
-                return refusal.reply();
+                return self.refuse(parts.uri.path(), &refusal);
             }
         };
         let reply = match checkpoints::handle(&body, wrapper.request_id.as_deref(), streams) {
@@ -323,6 +374,17 @@ impl TraceAgent {
         };
         // Even a refused body ends the invocation when it says so: the runtime is done.
         self.end_signal(&wrapper);
+        reply
+    }
+
+    /// The reply to an unread body; one over its cap is counted, and logged since the tracer's
+    /// data is lost.
+    fn refuse(&self, path: &str, refusal: &body::Refusal) -> Reply {
+        let reply = refusal.reply();
+        if reply.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            self.too_large.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("trace agent: refused a body on {path}: {refusal}");
+        }
         reply
     }
 

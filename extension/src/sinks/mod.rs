@@ -1,8 +1,14 @@
 //! Destinations. A sink encodes an [`Outgoing`] in its own format and sends it; it knows
 //! nothing of listeners or flush timing. Retries, budgets and carry-over belong to `flush`.
+//!
+//! A sink may have several destinations ([`Sink::routes`]): the OTLP fan-out sends traces and
+//! metrics to an OTLP receiver and the rest (or everything, when a Datadog API key is set too)
+//! to the Datadog or the local sink. The flusher sends, retries and carries an item once per
+//! destination, so a failure at one never re-sends what another already accepted.
 
 pub mod datadog;
 pub mod local;
+pub mod otlp;
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,6 +26,35 @@ pub enum SendError {
     Rejected(String),
 }
 
+/// One of a sink's destinations (0 for a sink with one).
+pub type Route = u8;
+
+/// The destinations an item goes to: a small set of [`Route`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routes(u8);
+
+impl Routes {
+    /// The only destination of a plain sink.
+    pub const ONE: Routes = Routes(1);
+
+    /// A set of routes, each below 8.
+    pub fn of(routes: &[Route]) -> Routes {
+        Routes(routes.iter().fold(0, |set, r| set | 1 << r))
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Route> {
+        (0..8).filter(move |r| self.0 & 1 << r != 0)
+    }
+
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
 /// A destination for flushed items.
 pub trait Sink: Send + Sync + 'static {
     /// Sends one item, giving up after `timeout`.
@@ -32,15 +67,38 @@ pub trait Sink: Send + Sync + 'static {
     /// Prepares what the first send would otherwise pay for (TLS roots, client). Called off
     /// the init critical path.
     fn warm_up(&self) {}
+
+    /// The destinations `item` goes to; the flusher sends it to each with [`Sink::send_to`],
+    /// retrying and carrying each on its own. Never empty.
+    fn routes(&self, _item: &Outgoing) -> Routes {
+        Routes::ONE
+    }
+
+    /// Sends `item` to one destination of [`Sink::routes`].
+    fn send_to(
+        &self,
+        _route: Route,
+        item: &Outgoing,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), SendError>> + Send {
+        self.send(item, timeout)
+    }
 }
 
 /// The sink chosen by configuration.
 pub enum AnySink {
     Datadog(datadog::DatadogSink),
     Local(local::LocalSink),
+    Otlp(OtlpFanOut),
 }
 
-impl Sink for AnySink {
+/// A sink that is not OTLP: alone, or beside OTLP in an [`OtlpFanOut`].
+pub enum Beside {
+    Datadog(datadog::DatadogSink),
+    Local(local::LocalSink),
+}
+
+impl Beside {
     async fn send(&self, item: &Outgoing, timeout: Duration) -> Result<(), SendError> {
         match self {
             Self::Datadog(s) => s.send(item, timeout).await,
@@ -53,5 +111,203 @@ impl Sink for AnySink {
             Self::Datadog(s) => s.warm_up(),
             Self::Local(s) => s.warm_up(),
         }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Datadog(_) => "the Datadog intake",
+            Self::Local(_) => "the local sink",
+        }
+    }
+}
+
+impl From<Beside> for AnySink {
+    fn from(sink: Beside) -> Self {
+        match sink {
+            Beside::Datadog(s) => Self::Datadog(s),
+            Beside::Local(s) => Self::Local(s),
+        }
+    }
+}
+
+/// OTLP for traces and metrics beside the Datadog or the local sink (`rest`).
+pub struct OtlpFanOut {
+    otlp: otlp::OtlpSink,
+    rest: Beside,
+    /// `rest` gets traces and metrics too (it is the Datadog intake, not the local sink).
+    mirror: bool,
+}
+
+impl OtlpFanOut {
+    const OTLP: Route = 0;
+    const REST: Route = 1;
+
+    /// `rest` takes what OTLP cannot carry, and what it can too when it is the Datadog intake
+    /// (both are configured: both get traces and metrics).
+    pub fn new(otlp: otlp::OtlpSink, rest: Beside) -> Self {
+        let mirror = matches!(rest, Beside::Datadog(_));
+        Self { otlp, rest, mirror }
+    }
+
+    fn routes(&self, item: &Outgoing) -> Routes {
+        match (self.otlp.carries(item), self.mirror) {
+            (true, true) => Routes::of(&[Self::OTLP, Self::REST]),
+            (true, false) => Routes::of(&[Self::OTLP]),
+            (false, _) => Routes::of(&[Self::REST]),
+        }
+    }
+
+    async fn send_to(
+        &self,
+        route: Route,
+        item: &Outgoing,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
+        if route == Self::OTLP {
+            self.otlp.send(item, timeout).await
+        } else {
+            self.rest.send(item, timeout).await
+        }
+    }
+}
+
+impl AnySink {
+    /// What goes where, for the start-up log.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Datadog(_) => "Datadog".to_owned(),
+            Self::Local(_) => "local".to_owned(),
+            Self::Otlp(f) => format!(
+                "{}; {} {}",
+                f.otlp.describe(),
+                if f.mirror {
+                    "everything, traces and metrics too, to"
+                } else {
+                    "what OTLP cannot carry (data-streams stats, tracer stats, tracer telemetry) to"
+                },
+                f.rest.name()
+            ),
+        }
+    }
+}
+
+impl Sink for AnySink {
+    async fn send(&self, item: &Outgoing, timeout: Duration) -> Result<(), SendError> {
+        match self {
+            Self::Datadog(s) => s.send(item, timeout).await,
+            Self::Local(s) => s.send(item, timeout).await,
+            // Not through the flusher (which routes): every destination in turn.
+            Self::Otlp(f) => {
+                for route in f.routes(item).iter() {
+                    f.send_to(route, item, timeout).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn warm_up(&self) {
+        match self {
+            Self::Datadog(s) => s.warm_up(),
+            Self::Local(s) => s.warm_up(),
+            Self::Otlp(f) => {
+                f.otlp.warm_up();
+                f.rest.warm_up();
+            }
+        }
+    }
+
+    fn routes(&self, item: &Outgoing) -> Routes {
+        match self {
+            Self::Otlp(f) => f.routes(item),
+            Self::Datadog(_) | Self::Local(_) => Routes::ONE,
+        }
+    }
+
+    async fn send_to(
+        &self,
+        route: Route,
+        item: &Outgoing,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
+        match self {
+            Self::Otlp(f) => f.send_to(route, item, timeout).await,
+            Self::Datadog(_) | Self::Local(_) => self.send(item, timeout).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ForwardKind, ForwardPayload, TraceBatch};
+    use otlp::{OtlpConfig, OtlpSink, config::SignalConfig};
+
+    fn otlp(traces: bool, metrics: bool) -> OtlpSink {
+        let signal = |on: bool| {
+            on.then(|| SignalConfig {
+                url: "http://127.0.0.1:9/v1/x".into(),
+                headers: Vec::new(),
+                gzip: false,
+                timeout: Duration::from_secs(1),
+            })
+        };
+        OtlpSink::new(OtlpConfig {
+            traces: signal(traces),
+            metrics: signal(metrics),
+        })
+    }
+
+    fn datadog() -> Beside {
+        Beside::Datadog(datadog::DatadogSink::new(datadog::DatadogConfig {
+            api_key: "k".into(),
+            trace_base: "http://127.0.0.1:9".into(),
+            telemetry_base: "http://127.0.0.1:9".into(),
+            metrics_base: "http://127.0.0.1:9".into(),
+            env: String::new(),
+        }))
+    }
+
+    fn items() -> [Outgoing; 3] {
+        [
+            Outgoing::Traces(TraceBatch::default()),
+            Outgoing::Series(Default::default()),
+            Outgoing::Forward(ForwardPayload {
+                kind: ForwardKind::TracerStats,
+                path: "/v0.6/stats".into(),
+                headers: Vec::new(),
+                body: bytes::Bytes::new(),
+                request_id: None,
+            }),
+        ]
+    }
+
+    fn routes_of(sink: &AnySink) -> Vec<Vec<Route>> {
+        items()
+            .iter()
+            .map(|i| sink.routes(i).iter().collect())
+            .collect()
+    }
+
+    #[test]
+    fn otlp_beside_datadog_mirrors_and_beside_local_takes_only_the_rest() {
+        let both = AnySink::Otlp(OtlpFanOut::new(otlp(true, true), datadog()));
+        // Traces and series to both; a forwarded body only to Datadog.
+        assert_eq!(routes_of(&both), [vec![0, 1], vec![0, 1], vec![1]]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let local = Beside::Local(local::LocalSink::new(path.to_str()).unwrap());
+        let alone = AnySink::Otlp(OtlpFanOut::new(otlp(true, false), local));
+        // No metrics endpoint: series go where they would without OTLP.
+        assert_eq!(routes_of(&alone), [vec![0], vec![1], vec![1]]);
+        assert!(
+            alone.describe().contains("local sink"),
+            "{}",
+            alone.describe()
+        );
+
+        let plain: AnySink = datadog().into();
+        assert_eq!(routes_of(&plain), [vec![0], vec![0], vec![0]]);
     }
 }

@@ -41,6 +41,7 @@ fn from_pb(span: pb::Span) -> Span {
         meta: span.meta.into_iter().collect(),
         metrics: span.metrics.into_iter().collect(),
         r#type: span.r#type,
+        meta_struct: span.meta_struct.into_iter().collect(),
         span_links: span
             .span_links
             .into_iter()
@@ -232,6 +233,7 @@ fn big_headers_nil_fields_floats_and_unknown_keys() {
     assert_eq!(span.metrics["f32"], 1.5);
     assert_eq!(span.metrics["neg"], -3.0);
     assert_eq!(span.metrics["big"], (1u64 << 40) as f64);
+    assert_eq!(span.meta_struct["appsec"], [1, 2, 3]);
 }
 
 #[test]

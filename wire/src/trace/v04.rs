@@ -9,7 +9,7 @@ use crate::{Span, SpanLink};
 /// Decodes a v0.4 body into traces of spans.
 ///
 /// Every field is optional (tracers omit zero values); unknown keys and the fields the span
-/// model does not carry (`meta_struct`, `span_events`) are skipped.
+/// model does not carry (`span_events`) are skipped.
 pub fn decode_v04(body: &[u8]) -> Result<Vec<Vec<Span>>, DecodeError> {
     let mut r = Reader::new(body);
     let mut at = Location::default();
@@ -54,7 +54,8 @@ fn decode_span(r: &mut Reader<'_>, at: Location) -> Result<Span, DecodeError> {
             b"meta" => span.meta = read(r, field("meta"), string_map)?,
             b"metrics" => span.metrics = read(r, field("metrics"), float_map)?,
             b"span_links" => span.span_links = read(r, field("span_links"), span_links)?,
-            // meta_struct, span_events and keys from the future.
+            b"meta_struct" => span.meta_struct = read(r, field("meta_struct"), bytes_map)?,
+            // span_events and keys from the future.
             _ => read(r, at, Reader::skip)?,
         }
     }
@@ -67,6 +68,15 @@ fn string_map(r: &mut Reader<'_>) -> Result<BTreeMap<String, String>, ErrorKind>
         // Inserting in place beats collecting, sorting and bulk-building: span maps are small
         // (one B-tree leaf holds 11 entries) and this spares an allocation per map.
         map.insert(r.string()?, r.string()?);
+    }
+    Ok(map)
+}
+
+/// `meta_struct`: string keys, `bin` values (kept as the tracer encoded them).
+fn bytes_map(r: &mut Reader<'_>) -> Result<BTreeMap<String, Vec<u8>>, ErrorKind> {
+    let mut map = BTreeMap::new();
+    for _ in 0..r.map_len()? {
+        map.insert(r.string()?, r.str_bytes()?.to_vec());
     }
     Ok(map)
 }

@@ -117,7 +117,9 @@ fn decode_span(
             Ok(map)
         })?,
         r#type: read(r, field(11), string)?,
+        // v0.5 has no room for links or structured payloads.
         span_links: Vec::new(),
+        meta_struct: BTreeMap::new(),
     })
 }
 

@@ -18,25 +18,26 @@ pub(super) enum Refusal {
 
 impl Refusal {
     pub(super) fn reply(&self) -> Reply {
+        let status = match self {
+            Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Unreadable(_) => StatusCode::BAD_REQUEST,
+        };
+        text(status, self.to_string())
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::TooLarge {
                 cap,
                 declared: Some(len),
-            } => text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body of {len} bytes is over the {cap}-byte limit"),
-            ),
+            } => write!(f, "body of {len} bytes is over the {cap}-byte limit"),
             Refusal::TooLarge {
                 cap,
                 declared: None,
-            } => text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body is over the {cap}-byte limit"),
-            ),
-            Refusal::Unreadable(e) => text(
-                StatusCode::BAD_REQUEST,
-                format!("could not read the body: {e}"),
-            ),
+            } => write!(f, "body is over the {cap}-byte limit"),
+            Refusal::Unreadable(e) => write!(f, "could not read the body: {e}"),
         }
     }
 }

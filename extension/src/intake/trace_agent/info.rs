@@ -2,6 +2,8 @@
 
 use ddlambda_wire::invocation::CHECKPOINTS_PATH;
 
+use crate::event::PROXY_ROUTES;
+
 /// The `/info` body. Tracers read `endpoints` to pick a protocol and `client_drop_p0s` to
 /// decide whether to compute APM stats themselves (libdatadog, under ddtrace 4.x, computes them
 /// only when it is true and `/v0.6/stats` is listed) and then drop unsampled traces. Both ways
@@ -17,6 +19,10 @@ pub(super) fn body(checkpoints: bool, max_body_bytes: usize) -> String {
         "/telemetry/proxy/",
         "/info",
     ];
+    // Tracers look here before they send: ddtrace's LLMObs goes agentless unless an entry
+    // contains `/evp_proxy/v2`, its debugger uploads only when `/debugger/v2/input` (or the
+    // `/debugger/v1/diagnostics` fallback) is listed.
+    endpoints.extend(PROXY_ROUTES.iter().map(|r| r.local_path));
     if checkpoints {
         endpoints.push(CHECKPOINTS_PATH);
     }
@@ -24,7 +30,9 @@ pub(super) fn body(checkpoints: bool, max_body_bytes: usize) -> String {
         "version": concat!("ddlambda-extension/", env!("CARGO_PKG_VERSION")),
         "endpoints": endpoints,
         "client_drop_p0s": true,
-        "span_meta_structs": false,
+        // Spans' `meta_struct` is kept and sent on (ddtrace's LLMObs events ride there); a
+        // tracer told otherwise strips it before sending.
+        "span_meta_structs": true,
         "long_running_spans": false,
         "config": {
             "default_env": "none",

@@ -32,6 +32,7 @@ impl Inbox for Recorder {
 struct Agent {
     addr: SocketAddr,
     inbox: Arc<Recorder>,
+    agent: Arc<TraceAgent>,
     task: JoinHandle<()>,
 }
 
@@ -58,12 +59,21 @@ impl Agent {
             admission,
         });
         let agent = Arc::new(TraceAgent::new(&config, inbox.clone()));
-        let task = tokio::spawn(serve(listener, agent));
-        Agent { addr, inbox, task }
+        let task = tokio::spawn(serve(listener, agent.clone()));
+        Agent {
+            addr,
+            inbox,
+            agent,
+            task,
+        }
     }
 
     fn take(&self) -> Vec<Event> {
         std::mem::take(&mut *self.inbox.events.lock().unwrap())
+    }
+
+    fn inner_refused(&self) -> u64 {
+        self.agent.refused_too_large()
     }
 
     async fn send(
@@ -520,4 +530,151 @@ async fn a_large_body_is_decoded_off_the_async_workers() {
     assert!(body.len() > DECODE_INLINE_MAX);
     assert_eq!(agent.send("PUT", "/v0.4/traces", &[], &body).await.0, 200);
     assert_eq!(traces(agent.take().remove(0)).traces[0].len(), 5000);
+}
+
+/// A profile upload as ddtrace's libdatadog exporter sends it: multipart/form-data.
+const PROFILE_CONTENT_TYPE: &str =
+    "multipart/form-data; boundary=------------------------a1b2c3d4e5f6";
+const PROFILE_BODY: &[u8] = b"--------------------------a1b2c3d4e5f6\r\n\
+Content-Disposition: form-data; name=\"event\"; filename=\"event.json\"\r\n\
+Content-Type: application/json\r\n\r\n\
+{\"attachments\":[\"cpu.pprof\"],\"version\":\"4\"}\r\n\
+--------------------------a1b2c3d4e5f6\r\n\
+Content-Disposition: form-data; name=\"cpu.pprof\"; filename=\"cpu.pprof\"\r\n\
+Content-Type: application/octet-stream\r\n\r\n\
+\x00\xff\x1f\x8b binary\r\n\
+--------------------------a1b2c3d4e5f6--\r\n";
+
+#[tokio::test]
+async fn every_proxied_route_is_kept_byte_for_byte_with_its_headers() {
+    let agent = Agent::start().await;
+    for route in crate::event::PROXY_ROUTES {
+        let headers = [
+            ("content-type", PROFILE_CONTENT_TYPE),
+            ("x-datadog-evp-subdomain", "llmobs-intake"),
+            (REQUEST_ID_HEADER, "r1"),
+        ];
+        let (status, reply) = agent
+            .send("POST", route.local_path, &headers, PROFILE_BODY)
+            .await;
+        assert_eq!(status, 202, "{}: {reply}", route.local_path);
+        let mut events = agent.take();
+        assert_eq!(events.len(), 1, "{}", route.local_path);
+        let Event::Forward(f) = events.remove(0) else {
+            panic!("{}: not a forward", route.local_path);
+        };
+        assert_eq!(f.kind, ForwardKind::Proxy(route));
+        assert_eq!(f.path, route.local_path);
+        assert_eq!(&f.body[..], PROFILE_BODY);
+        assert_eq!(f.request_id.as_deref(), Some("r1"));
+        let header = |name: &str| {
+            f.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("content-type"), Some(PROFILE_CONTENT_TYPE));
+        assert_eq!(header("x-datadog-evp-subdomain"), Some("llmobs-intake"));
+    }
+    assert_eq!(agent.inner_refused(), 0);
+}
+
+#[tokio::test]
+async fn proxied_routes_take_post_only() {
+    let agent = Agent::start().await;
+    for method in ["GET", "PUT"] {
+        let (status, _) = agent
+            .send(method, "/profiling/v1/input", &[], PROFILE_BODY)
+            .await;
+        assert_eq!(status, 405, "{method}");
+    }
+    assert!(agent.take().is_empty());
+    // Near misses are not proxied.
+    for path in [
+        "/profiling/v1/input/",
+        "/evp_proxy/v2/api/v2/other",
+        "/debugger/v3/input",
+    ] {
+        assert_eq!(agent.send("POST", path, &[], b"{}").await.0, 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_proxied_body_over_its_routes_cap_is_a_counted_413() {
+    // The debugger routes' own cap (2 MiB) applies under the agent's 50 MiB.
+    let agent = Agent::start().await;
+    let big = vec![b'x'; 2 * 1024 * 1024 + 1];
+    let (status, reply) = agent.send("POST", "/debugger/v1/input", &[], &big).await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        reply.trim(),
+        "body of 2097153 bytes is over the 2097152-byte limit"
+    );
+    // The profiling route takes the same body: its cap is the agent's.
+    let (status, _) = agent.send("POST", "/profiling/v1/input", &[], &big).await;
+    assert_eq!(status, 202);
+    assert_eq!(agent.take().len(), 1);
+    assert_eq!(agent.inner_refused(), 1);
+
+    // The agent-wide cap applies when it is the lower one, streamed bodies included.
+    let small = Agent::start_with(1000, Admission::Accepted).await;
+    let req = Request::builder()
+        .method("POST")
+        .uri("/profiling/v1/input")
+        .header("host", "127.0.0.1")
+        .header("content-type", PROFILE_CONTENT_TYPE)
+        .body(Chunked(
+            [PROFILE_BODY; 4]
+                .concat()
+                .chunks(300)
+                .map(Bytes::copy_from_slice)
+                .collect(),
+        ))
+        .unwrap();
+    let (status, reply) = small.exchange(req).await;
+    assert_eq!(status, 413);
+    assert_eq!(reply.trim(), "body is over the 1000-byte limit");
+    assert!(small.take().is_empty());
+    assert_eq!(small.inner_refused(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_proxied_body_still_ends_the_invocation() {
+    let agent = Agent::start_with(100, Admission::Accepted).await;
+    let headers = [(REQUEST_ID_HEADER, "r9"), (INVOCATION_END_HEADER, "true")];
+    let (status, _) = agent
+        .send("POST", "/profiling/v1/input", &headers, PROFILE_BODY)
+        .await;
+    assert_eq!(status, 413);
+    let events = agent.take();
+    assert!(
+        matches!(&events[..], [Event::Wrapper(WrapperSignal::End { request_id })] if request_id == "r9"),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn info_lists_the_proxied_routes_as_bottlecap_does() {
+    let agent = Agent::start().await;
+    let (_, body) = agent.send("GET", "/info", &[], b"").await;
+    let info: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let endpoints: Vec<&str> = info["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    for e in [
+        "/profiling/v1/input",
+        "/evp_proxy/v2/api/v2/llmobs",
+        "/evp_proxy/v2/api/intake/llm-obs/v1/eval-metric",
+        "/evp_proxy/v2/api/intake/llm-obs/v2/eval-metric",
+        "/debugger/v1/input",
+        "/debugger/v2/input",
+        "/debugger/v1/diagnostics",
+    ] {
+        assert!(endpoints.contains(&e), "{e} missing from {body}");
+    }
+    // ddtrace's LLMObs proxies through the agent only when an entry contains `/evp_proxy/v2`.
+    assert!(endpoints.iter().any(|e| e.contains("/evp_proxy/v2")));
 }

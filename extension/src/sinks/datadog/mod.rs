@@ -1,11 +1,13 @@
 //! The Datadog intake: HTTP, headers, compression and status handling. Payload encodings live
-//! beside it (`traces.rs`: AgentPayload; `stats.rs`: tracer stats) and in their aggregators.
+//! beside it (`traces.rs`: AgentPayload; `stats.rs`: tracer stats) and in their aggregators;
+//! `proxy.rs` resolves where the proxied tracer routes (profiling, debugger, LLMObs) go.
 //!
 //! Connections are never pooled: Lambda freezes the sandbox between invocations and a pooled
 //! socket is stale after a thaw (bottlecap does the same). The HTTP client, whose TLS set-up
 //! loads root certificates, is built on first use or by [`Sink::warm_up`], never on the init
 //! path.
 
+pub mod proxy;
 pub mod stats;
 pub mod traces;
 
@@ -18,18 +20,29 @@ use flate2::write::GzEncoder;
 use http::StatusCode;
 
 use super::{SendError, Sink};
-use crate::event::{ForwardKind, ForwardPayload, Outgoing};
+use crate::event::{ForwardKind, ForwardPayload, Outgoing, ProxyRoute};
 use crate::secrets::ApiKeyResolver;
+use proxy::{ADDITIONAL_TAGS_HEADER, ProxyIntakes};
 
-/// Headers a forwarded tracer request must not pass on.
+/// Headers a forwarded tracer request must not pass on: hop-by-hop ones (RFC 9110 §7.6.1),
+/// the length (the body is re-sent whole), any key of the tracer's (ours is added), and the
+/// wrapper's own protocol headers (wire/PROTOCOL.md), which mean nothing upstream.
 const HOP_HEADERS: &[&str] = &[
     "host",
     "content-length",
     "connection",
     "transfer-encoding",
     "keep-alive",
-    "dd-api-key",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "upgrade",
     "expect",
+    "dd-api-key",
+    ddlambda_wire::invocation::REQUEST_ID_HEADER,
+    ddlambda_wire::invocation::INVOCATION_END_HEADER,
 ];
 
 /// Where and how to reach the intake.
@@ -47,6 +60,8 @@ pub struct DatadogConfig {
 
 pub struct DatadogSink {
     config: DatadogConfig,
+    /// Where the proxied tracer routes go (`DD_SITE` and the overrides).
+    proxy: ProxyIntakes,
     client: OnceLock<Result<reqwest::Client, String>>,
     /// `DD_API_KEY_SECRET_ARN`: where the key comes from when `config.api_key` is empty.
     key_resolver: Option<Arc<ApiKeyResolver>>,
@@ -56,9 +71,17 @@ impl DatadogSink {
     pub fn new(config: DatadogConfig) -> Self {
         Self {
             config,
+            proxy: ProxyIntakes::default(),
             client: OnceLock::new(),
             key_resolver: None,
         }
+    }
+
+    /// Sends the proxied tracer routes where `intakes` says (`Config::proxy_intakes`); without
+    /// it they go to `datadoghq.com`.
+    pub fn with_proxy_intakes(mut self, intakes: ProxyIntakes) -> Self {
+        self.proxy = intakes;
+        self
     }
 
     /// Takes the API key from Secrets Manager instead of `DatadogConfig::api_key`. Until it
@@ -79,7 +102,7 @@ impl DatadogSink {
         &self,
         url: &str,
         headers: Vec<(String, String)>,
-        body: Vec<u8>,
+        body: impl Into<reqwest::Body>,
         timeout: Duration,
     ) -> Result<(), SendError> {
         let resolved;
@@ -159,12 +182,53 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
+/// Whether `name` is hop-by-hop or otherwise not to be passed upstream.
+pub fn is_hop_header(name: &str) -> bool {
+    HOP_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
 fn forwarded_headers(f: &ForwardPayload) -> Vec<(String, String)> {
     f.headers
         .iter()
-        .filter(|(k, _)| !HOP_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)))
+        .filter(|(k, _)| !is_hop_header(k))
         .cloned()
         .collect()
+}
+
+impl DatadogSink {
+    /// A proxied tracer request: its body and headers unchanged (a multipart boundary in
+    /// `Content-Type` included), hop-by-hop headers dropped, `DD-API-KEY` and the function's
+    /// tags added.
+    async fn proxied(
+        &self,
+        route: &ProxyRoute,
+        f: &ForwardPayload,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
+        let Some(url) = self.proxy.url(route) else {
+            return Err(SendError::Rejected(format!(
+                "{}: not a proxied route this sink knows",
+                route.local_path
+            )));
+        };
+        let mut theirs = None;
+        let mut headers: Vec<(String, String)> = forwarded_headers(f)
+            .into_iter()
+            .filter(|(k, v)| {
+                let tags = k.eq_ignore_ascii_case(ADDITIONAL_TAGS_HEADER);
+                if tags {
+                    theirs = Some(v.clone());
+                }
+                !tags
+            })
+            .collect();
+        headers.push((
+            ADDITIONAL_TAGS_HEADER.to_owned(),
+            self.proxy.additional_tags(theirs.as_deref()),
+        ));
+        // `Bytes` in, `Bytes` out: a large profile is not copied.
+        self.post(url, headers, f.body.clone(), timeout).await
+    }
 }
 
 impl Sink for DatadogSink {
@@ -217,14 +281,15 @@ impl Sink for DatadogSink {
                 }
                 ForwardKind::PipelineStats => {
                     let url = format!("{}/api/v0.1/pipeline_stats", self.config.trace_base);
-                    self.post(&url, forwarded_headers(f), f.body.to_vec(), timeout)
+                    self.post(&url, forwarded_headers(f), f.body.clone(), timeout)
                         .await
                 }
                 ForwardKind::Telemetry => {
                     let url = format!("{}{}", self.config.telemetry_base, f.path);
-                    self.post(&url, forwarded_headers(f), f.body.to_vec(), timeout)
+                    self.post(&url, forwarded_headers(f), f.body.clone(), timeout)
                         .await
                 }
+                ForwardKind::Proxy(route) => self.proxied(route, f, timeout).await,
             },
             Outgoing::Series(batch) => {
                 let body = crate::aggregate::metrics::series::series_json_body(batch);

@@ -192,7 +192,12 @@ fn span(s: &Span) -> pb::Span {
         meta: s.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         metrics: s.metrics.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         r#type: s.r#type.clone(),
-        meta_struct: HashMap::new(),
+        // ddtrace's LLMObs events ride here (`_llmobs`) unless APM tracing is off.
+        meta_struct: s
+            .meta_struct
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         span_links: s.span_links.iter().map(link).collect(),
         span_events: Vec::new(),
     }
@@ -371,6 +376,11 @@ mod direct {
             len += nested_len(11, double_entry_len(TOP_LEVEL_KEY));
         }
         len += s
+            .meta_struct
+            .iter()
+            .map(|(k, v)| nested_len(13, bytes_entry_len(k, v)))
+            .sum::<usize>();
+        len += s
             .span_links
             .iter()
             .map(|l| prost::encoding::message::encoded_len(14, &link(l)))
@@ -408,6 +418,9 @@ mod direct {
             put_double_entry(11, TOP_LEVEL_KEY, 1.0, buf);
         }
         put_str(12, &s.r#type, buf);
+        for (k, v) in &s.meta_struct {
+            put_bytes_entry(13, k, v, buf);
+        }
         for l in &s.span_links {
             prost::encoding::message::encode(14, &link(l), buf);
         }
@@ -476,6 +489,33 @@ mod direct {
         put_nested(tag, str_entry_len(k, v), buf);
         put_str(1, k, buf);
         put_str(2, v, buf);
+    }
+
+    /// A `map<string, bytes>` entry's message length (key 1, value 2).
+    fn bytes_entry_len(k: &str, v: &[u8]) -> usize {
+        str_len(1, k) + bytes_len(2, v)
+    }
+
+    fn put_bytes_entry(tag: u32, k: &str, v: &[u8], buf: &mut Vec<u8>) {
+        put_nested(tag, bytes_entry_len(k, v), buf);
+        put_str(1, k, buf);
+        put_bytes(2, v, buf);
+    }
+
+    fn bytes_len(tag: u32, v: &[u8]) -> usize {
+        if v.is_empty() {
+            0
+        } else {
+            key_len(tag) + encoded_len_varint(v.len() as u64) + v.len()
+        }
+    }
+
+    fn put_bytes(tag: u32, v: &[u8], buf: &mut Vec<u8>) {
+        if !v.is_empty() {
+            encode_key(tag, WireType::LengthDelimited, buf);
+            encode_varint(v.len() as u64, buf);
+            buf.extend_from_slice(v);
+        }
     }
 
     /// A `map<string, double>` entry's message length; the value is always written.
@@ -666,6 +706,10 @@ mod tests {
         edge[0][1].start = -5;
         edge[0][1].meta.insert(String::new(), String::new());
         edge[0][1].metrics.insert("zero".into(), 0.0);
+        edge[0][1]
+            .meta_struct
+            .insert("_llmobs".into(), vec![0x81, 0xa1, b'k', 0x01]);
+        edge[0][1].meta_struct.insert("appsec".into(), Vec::new());
         let mut stats_done = decode_v04(PYTHON_V04).unwrap();
         stats_done[0][1]
             .meta
