@@ -340,44 +340,32 @@ async fn ddtrace_profiles_and_llmobs_spans_reach_their_intakes_after_the_runtime
     let script = dir.path().join("function.py");
     std::fs::write(&script, FUNCTION_PY).expect("write the function");
 
-    let platform = ddlambda_platform::Platform::builder()
-        .function(&python)
-        .function_args([script.to_string_lossy().into_owned()])
-        .extension(ddlambda_tests::bin_path("datadog-agent"))
-        .function_name(FUNCTION)
-        .region("eu-west-1")
-        .account_id("123456789012")
-        .memory_mb(512)
-        .timeout(Duration::from_secs(180))
-        // The function's tracer, through the tee.
-        .env("DD_TRACE_AGENT_URL", tee.url.as_str())
-        // ddtrace 4.16 otherwise sends LLMObs spans inside the APM trace and uses the EVP
-        // route only for spans it predicts the agent will drop; without APM tracing every
-        // LLMObs span goes through the EVP proxy.
-        .env("DD_APM_TRACING_ENABLED", "false")
-        .env("DD_ENV", "demo")
-        .env("DD_SERVICE", "proxies-svc")
-        .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
-        .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
-        // The extension, on free ports, sending to the fake intake.
-        .env("DD_API_KEY", API_KEY)
-        .env("DD_APM_DD_URL", intake.base())
-        .env("DD_DD_URL", intake.base())
-        .env("DD_APM_TELEMETRY_DD_URL", intake.base())
-        .env(
-            "DD_APM_PROFILING_DD_URL",
-            format!("{}{PROFILE_INTAKE}", intake.base()),
-        )
-        .env("DD_EVP_PROXY_CONFIG_DD_URL", intake.base())
-        .env("DD_APM_RECEIVER_PORT", agent_port.to_string())
-        .env("DD_DOGSTATSD_PORT", peers_tracer::free_port().to_string())
-        .env(
-            "DDLAMBDA_TELEMETRY_PORT",
-            peers_tracer::free_port().to_string(),
-        )
-        .build()
-        .await
-        .expect("platform");
+    let platform = ddlambda_tests::platform::ddtrace_under_extension(
+        &python,
+        &script,
+        FUNCTION,
+        intake.base(),
+        agent_port,
+    )
+    .memory_mb(512)
+    .timeout(Duration::from_secs(180))
+    // The function's tracer, through the tee.
+    .env("DD_TRACE_AGENT_URL", tee.url.as_str())
+    // ddtrace 4.16 otherwise sends LLMObs spans inside the APM trace and uses the EVP route
+    // only for spans it predicts the agent will drop; without APM tracing every LLMObs span
+    // goes through the EVP proxy.
+    .env("DD_APM_TRACING_ENABLED", "false")
+    .env("DD_SERVICE", "proxies-svc")
+    .env("DD_API_KEY", API_KEY)
+    .env("DD_APM_TELEMETRY_DD_URL", intake.base())
+    .env(
+        "DD_APM_PROFILING_DD_URL",
+        format!("{}{PROFILE_INTAKE}", intake.base()),
+    )
+    .env("DD_EVP_PROXY_CONFIG_DD_URL", intake.base())
+    .build()
+    .await
+    .expect("platform");
 
     let result = platform
         .invoke(b"{}".to_vec(), ddlambda_platform::InvokeOptions::default())

@@ -423,42 +423,17 @@ async fn ddtrace_function_through_the_extension_binary_on_the_local_platform() {
         return;
     };
     let intake = FakeIntake::start().await;
-    let agent_port = peers_tracer::free_port().to_string();
-
-    let platform = ddlambda_platform::Platform::builder()
-        .function(&python)
-        .function_args([peers_tracer::fixtures_dir()
-            .join("python_function.py")
-            .to_string_lossy()
-            .into_owned()])
-        .extension(ddlambda_tests::bin_path("datadog-agent"))
-        .function_name(FUNCTION)
-        .region("eu-west-1")
-        .account_id(ACCOUNT)
-        .memory_mb(256)
-        .timeout(Duration::from_secs(60))
-        // The function's tracer.
-        .env(
-            "DD_TRACE_AGENT_URL",
-            format!("http://127.0.0.1:{agent_port}"),
-        )
-        .env("DD_TRACE_API_VERSION", "v0.4")
-        .env("DD_ENV", "demo")
-        .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
-        .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
-        // The extension, on free ports.
-        .env("DD_API_KEY", "e2e-key")
-        .env("DD_APM_DD_URL", intake.base())
-        .env("DD_DD_URL", intake.base())
-        .env("DD_APM_RECEIVER_PORT", agent_port.as_str())
-        .env("DD_DOGSTATSD_PORT", peers_tracer::free_port().to_string())
-        .env(
-            "DDLAMBDA_TELEMETRY_PORT",
-            peers_tracer::free_port().to_string(),
-        )
-        .build()
-        .await
-        .expect("platform");
+    let platform = ddlambda_tests::platform::ddtrace_under_extension(
+        &python,
+        &peers_tracer::fixtures_dir().join("python_function.py"),
+        FUNCTION,
+        intake.base(),
+        peers_tracer::free_port(),
+    )
+    .env("DD_TRACE_API_VERSION", "v0.4")
+    .build()
+    .await
+    .expect("platform");
     for n in 0..2 {
         let event = format!(r#"{{"n":{n}}}"#);
         let result = platform

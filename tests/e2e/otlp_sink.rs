@@ -229,45 +229,24 @@ async fn ddtrace_spans_and_dogstatsd_metrics_reach_otlp_as_they_reach_datadog() 
     let function = dir.path().join("function.py");
     std::fs::write(&function, FUNCTION_PY).unwrap();
     let intake = FakeIntake::start().await;
-    let agent_port = peers_tracer::free_port().to_string();
-    let statsd_port = peers_tracer::free_port().to_string();
-
-    let platform = ddlambda_platform::Platform::builder()
-        .function(&python)
-        .function_args([function.to_string_lossy().into_owned()])
-        .extension(ddlambda_tests::bin_path("datadog-agent"))
-        .function_name(FUNCTION)
-        .region("eu-west-1")
-        .account_id(ACCOUNT)
-        .memory_mb(256)
-        .timeout(Duration::from_secs(60))
-        .env(
-            "DD_TRACE_AGENT_URL",
-            format!("http://127.0.0.1:{agent_port}"),
-        )
-        .env("DD_TRACE_API_VERSION", "v0.4")
-        .env("DD_ENV", "demo")
-        .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
-        .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
-        .env("DD_API_KEY", "e2e-key")
-        .env("DD_APM_DD_URL", intake.base())
-        .env("DD_DD_URL", intake.base())
-        .env("DD_APM_RECEIVER_PORT", agent_port.as_str())
-        .env("DD_DOGSTATSD_PORT", statsd_port.as_str())
-        .env(
-            "DDLAMBDA_TELEMETRY_PORT",
-            peers_tracer::free_port().to_string(),
-        )
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.base())
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "x-otlp-key=s3cr3t%21, x-team = e2e",
-        )
-        .env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")
-        .build()
-        .await
-        .expect("platform");
+    let platform = ddlambda_tests::platform::ddtrace_under_extension(
+        &python,
+        &function,
+        FUNCTION,
+        intake.base(),
+        peers_tracer::free_port(),
+    )
+    .env("DD_TRACE_API_VERSION", "v0.4")
+    .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.base())
+    .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    .env(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "x-otlp-key=s3cr3t%21, x-team = e2e",
+    )
+    .env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")
+    .build()
+    .await
+    .expect("platform");
     for n in 0..2 {
         let result = platform
             .invoke(

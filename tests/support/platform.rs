@@ -98,6 +98,44 @@ pub fn builder(ext: &ExtDir) -> ddlambda_platform::PlatformBuilder {
         .env("FIXTURE_EXT_DIR", ext.env_value())
 }
 
+/// A platform running the Python `script` (with the `tracer` peer's `python`, so ddtrace) under
+/// the real `datadog-agent` extension. ddtrace sends to the extension's trace agent on
+/// `agent_port`, quietly (no instrumentation telemetry, no remote configuration); the
+/// extension sends to `intake_base` with a test API key, its DogStatsD and Telemetry listeners
+/// on free ports. Later `env` calls override these; callers add their own and build.
+pub fn ddtrace_under_extension(
+    python: &std::path::Path,
+    script: &std::path::Path,
+    function_name: &str,
+    intake_base: &str,
+    agent_port: u16,
+) -> ddlambda_platform::PlatformBuilder {
+    ddlambda_platform::Platform::builder()
+        .function(python)
+        .function_args([script.to_string_lossy().into_owned()])
+        .extension(crate::bin_path("datadog-agent"))
+        .function_name(function_name)
+        .region("eu-west-1")
+        .account_id("123456789012")
+        .memory_mb(256)
+        .timeout(std::time::Duration::from_secs(60))
+        // The function's tracer.
+        .env(
+            "DD_TRACE_AGENT_URL",
+            format!("http://127.0.0.1:{agent_port}"),
+        )
+        .env("DD_ENV", "demo")
+        .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
+        .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
+        // The extension.
+        .env("DD_API_KEY", "e2e-key")
+        .env("DD_APM_DD_URL", intake_base)
+        .env("DD_DD_URL", intake_base)
+        .env("DD_APM_RECEIVER_PORT", agent_port.to_string())
+        .env("DD_DOGSTATSD_PORT", crate::free_port().to_string())
+        .env("DDLAMBDA_TELEMETRY_PORT", crate::free_port().to_string())
+}
+
 /// An event for the fixture function.
 pub fn event(v: Value) -> Vec<u8> {
     v.to_string().into_bytes()

@@ -235,7 +235,7 @@ pub async fn get_secret_value(
         .body(body)
         .send()
         .await
-        .map_err(|e| FetchError::Network(format!("POST {url}: {}", error_chain(&e))))?;
+        .map_err(|e| FetchError::Network(format!("POST {url}: {}", crate::error_chain(&e))))?;
     let status = response.status();
     let error_type = response
         .headers()
@@ -245,7 +245,7 @@ pub async fn get_secret_value(
     let text = response
         .text()
         .await
-        .map_err(|e| FetchError::Network(format!("POST {url}: {}", error_chain(&e))))?;
+        .map_err(|e| FetchError::Network(format!("POST {url}: {}", crate::error_chain(&e))))?;
     if !status.is_success() {
         return Err(parse_error(status.as_u16(), error_type, &text));
     }
@@ -293,17 +293,6 @@ fn parse_error(status: u16, header_type: Option<String>, body: &str) -> FetchErr
         code: code.unwrap_or_else(|| format!("HTTP {status}")),
         message: message.unwrap_or_default(),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

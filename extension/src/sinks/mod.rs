@@ -55,6 +55,20 @@ impl Routes {
     }
 }
 
+impl SendError {
+    /// A request that got no response. One that could not be built (e.g. a tracer header that
+    /// is not a valid header value) is refused for good; anything else is worth another
+    /// attempt. reqwest's error text names the URL, never the headers: no credential leaks.
+    pub(crate) fn from_request(url: &str, e: &reqwest::Error) -> Self {
+        let text = format!("POST {url}: {}", crate::error_chain(e));
+        if e.is_builder() {
+            Self::Rejected(text)
+        } else {
+            Self::Retryable(text)
+        }
+    }
+}
+
 /// A destination for flushed items.
 pub trait Sink: Send + Sync + 'static {
     /// Sends one item, giving up after `timeout`.

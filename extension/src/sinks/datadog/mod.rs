@@ -124,16 +124,11 @@ impl DatadogSink {
         for (k, v) in &headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let resp = req.body(body).send().await.map_err(|e| {
-            // reqwest's error text names the URL, never the headers: no key leaks.
-            let text = format!("POST {url}: {}", error_chain(&e));
-            if e.is_builder() {
-                // E.g. a tracer header that is not a valid header value: retrying cannot help.
-                SendError::Rejected(text)
-            } else {
-                SendError::Retryable(text)
-            }
-        })?;
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SendError::from_request(url, &e))?;
         classify(url, resp.status())
     }
 }
@@ -152,17 +147,6 @@ pub fn classify(url: &str, status: StatusCode) -> Result<(), SendError> {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 fn build_client() -> Result<reqwest::Client, String> {
     // reqwest is built without a bundled crypto provider; ring is ours. A second install
     // (another component did it first) is fine.
@@ -171,7 +155,7 @@ fn build_client() -> Result<reqwest::Client, String> {
         .pool_max_idle_per_host(0)
         .user_agent(concat!("ddlambda-extension/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| error_chain(&e))
+        .map_err(|e| crate::error_chain(&e))
 }
 
 /// Gzip at the fast level: flush time matters more than bytes on a loopback-near intake.

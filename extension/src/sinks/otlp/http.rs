@@ -82,15 +82,11 @@ impl Client {
         } else {
             body
         };
-        let resp = req.body(body).send().await.map_err(|e| {
-            // reqwest's error text names the URL, never the headers: no credential leaks.
-            let text = format!("POST {url}: {}", error_chain(&e));
-            if e.is_builder() {
-                SendError::Rejected(text)
-            } else {
-                SendError::Retryable(text)
-            }
-        })?;
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SendError::from_request(url, &e))?;
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -163,18 +159,7 @@ fn build() -> Result<reqwest::Client, String> {
             " (OTLP/HTTP)"
         ))
         .build()
-        .map_err(|e| error_chain(&e))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+        .map_err(|e| crate::error_chain(&e))
 }
 
 #[cfg(test)]
