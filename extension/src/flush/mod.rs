@@ -440,9 +440,15 @@ mod tests {
     }
 
     fn setup() -> (Arc<Buffer>, Arc<Recorder>, Flusher<Arc<Recorder>>) {
+        let rec = Arc::new(Recorder::default());
+        let (buffer, f) = flusher_over(rec.clone());
+        (buffer, rec, f)
+    }
+
+    /// A flusher over `sink` with fast retries (two attempts).
+    fn flusher_over<S: Sink>(sink: S) -> (Arc<Buffer>, Flusher<S>) {
         let counters = Arc::new(Counters::default());
         let buffer = Arc::new(Buffer::new(1 << 24, true, counters.clone()));
-        let rec = Arc::new(Recorder::default());
         let policy = RetryPolicy {
             first_backoff: Duration::from_millis(1),
             max_attempts: 2,
@@ -450,12 +456,12 @@ mod tests {
         };
         let f = Flusher::new(
             buffer.clone(),
-            rec.clone(),
+            sink,
             FunctionTags::default(),
             counters,
             policy,
         );
-        (buffer, rec, f)
+        (buffer, f)
     }
 
     fn soon() -> Instant {
@@ -590,21 +596,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_destination_never_causes_a_resend_to_another() {
-        let counters = Arc::new(Counters::default());
-        let buffer = Arc::new(Buffer::new(1 << 24, true, counters.clone()));
         let sink = Arc::new(TwoWay::default());
-        let policy = RetryPolicy {
-            first_backoff: Duration::from_millis(1),
-            max_attempts: 2,
-            ..RetryPolicy::default()
-        };
-        let f = Flusher::new(
-            buffer.clone(),
-            sink.clone(),
-            FunctionTags::default(),
-            counters,
-            policy,
-        );
+        let (buffer, f) = flusher_over(sink.clone());
         sink.down.store(true, Ordering::SeqCst);
         buffer.push(traces("python", None, 2));
         f.flush(Trigger::EndOfInvocation, Scope::All, soon(), false)
