@@ -90,7 +90,12 @@ pub async fn send_to<S: Sink>(
     };
     let mut last = SendError::Retryable("no time left in the flush budget".to_owned());
     for attempt in 1..=policy.max_attempts {
-        let wait = policy.backoff(attempt);
+        // The destination's `Retry-After` is a floor under the backoff; one beyond the budget
+        // ends this flush's attempts and the item is carried over.
+        let wait = match &last {
+            SendError::RetryAfter { after, .. } => policy.backoff(attempt).max(*after),
+            _ => policy.backoff(attempt),
+        };
         if Instant::now() + wait + MIN_ATTEMPT > effective(&cap) {
             break;
         }
@@ -123,7 +128,7 @@ pub async fn send_to<S: Sink>(
         match result {
             Ok(()) => return Outcome::Sent,
             Err(e @ SendError::Rejected(_)) => return Outcome::Rejected(e),
-            Err(e @ SendError::Retryable(_)) => {
+            Err(e @ (SendError::Retryable(_) | SendError::RetryAfter { .. })) => {
                 tracing::debug!(attempt, kind = item.kind_name(), "send failed: {e}");
                 last = e;
             }
@@ -171,6 +176,60 @@ mod tests {
             first_backoff: Duration::from_millis(1),
             ..RetryPolicy::default()
         }
+    }
+
+    /// Answers "retry after `after`" once, then accepts; records when each call came.
+    struct Throttling {
+        after: Duration,
+        calls: std::sync::Mutex<Vec<Instant>>,
+    }
+
+    impl Sink for Throttling {
+        async fn send(&self, _: &Outgoing, _: Duration) -> Result<(), SendError> {
+            let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+            calls.push(Instant::now());
+            if calls.len() == 1 {
+                Err(SendError::RetryAfter {
+                    message: "429".into(),
+                    after: self.after,
+                })
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_is_waited_for_when_it_fits_and_carried_over_when_not() {
+        let c = Counters::default();
+        let sink = Throttling {
+            after: Duration::from_secs(3),
+            calls: Default::default(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert!(matches!(
+            send(&sink, &item(), deadline, no_cap(), &fast(), &c).await,
+            Outcome::Sent
+        ));
+        let calls = sink.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 2);
+        // Paused time: the gap is exactly the wait chosen, not the 1 ms backoff.
+        assert_eq!(calls[1] - calls[0], Duration::from_secs(3));
+
+        let sink = Throttling {
+            after: Duration::from_secs(60),
+            calls: Default::default(),
+        };
+        let outcome = send(&sink, &item(), deadline, no_cap(), &fast(), &c).await;
+        assert!(
+            matches!(outcome, Outcome::Failed(SendError::RetryAfter { .. })),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            sink.calls.lock().unwrap().len(),
+            1,
+            "no attempt inside the wait"
+        );
     }
 
     #[tokio::test]

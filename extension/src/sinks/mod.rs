@@ -21,6 +21,10 @@ pub enum SendError {
     /// Worth another attempt: connection error, timeout, 408, 429, 5xx.
     #[error("{0}")]
     Retryable(String),
+    /// Worth another attempt, but not before `after` (the destination's `Retry-After`); a
+    /// wait longer than the flush's budget carries the item over to the next flush.
+    #[error("{message} (retry after {} ms)", after.as_millis())]
+    RetryAfter { message: String, after: Duration },
     /// The destination refused this item for good (other 4xx, an unencodable body).
     #[error("{0}")]
     Rejected(String),
@@ -56,6 +60,14 @@ impl Routes {
 }
 
 impl SendError {
+    /// A retryable answer, held back by its `Retry-After` header when it has one.
+    pub(crate) fn retryable(message: String, headers: &http::HeaderMap) -> Self {
+        match retry_after(headers, std::time::SystemTime::now()) {
+            Some(after) => Self::RetryAfter { message, after },
+            None => Self::Retryable(message),
+        }
+    }
+
     /// A request that got no response. One that could not be built (e.g. a tracer header that
     /// is not a valid header value) is refused for good; anything else is worth another
     /// attempt. reqwest's error text names the URL, never the headers: no credential leaks.
@@ -251,6 +263,24 @@ impl Sink for AnySink {
     }
 }
 
+/// A `Retry-After` header (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, which is read
+/// against `now` (a date already past means no wait). `None` when absent or malformed.
+pub(crate) fn retry_after(
+    headers: &http::HeaderMap,
+    now: std::time::SystemTime,
+) -> Option<Duration> {
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +353,32 @@ mod tests {
 
         let plain: AnySink = datadog().into();
         assert_eq!(routes_of(&plain), [vec![0], vec![0], vec![0]]);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let now = UNIX_EPOCH + Duration::from_secs(1_784_000_000);
+        let header = |v: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::RETRY_AFTER, v.parse().expect("header value"));
+            h
+        };
+        assert_eq!(
+            retry_after(&header("120"), now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(retry_after(&header(" 0 "), now), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            retry_after(&header(&later), now),
+            Some(Duration::from_secs(30))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(retry_after(&header(&past), now), Some(Duration::ZERO));
+        for bad in ["-1", "soon", "1.5"] {
+            assert_eq!(retry_after(&header(bad), now), None, "{bad}");
+        }
+        assert_eq!(retry_after(&http::HeaderMap::new(), now), None);
     }
 }

@@ -129,19 +129,22 @@ impl DatadogSink {
             .send()
             .await
             .map_err(|e| SendError::from_request(url, &e))?;
-        classify(url, resp.status())
+        classify(url, resp.status(), resp.headers())
     }
 }
 
 /// Maps an intake status to success, retry or refusal (the Go agent's rule plus 429).
-pub fn classify(url: &str, status: StatusCode) -> Result<(), SendError> {
+pub fn classify(url: &str, status: StatusCode, headers: &http::HeaderMap) -> Result<(), SendError> {
     if status.is_success() {
         Ok(())
     } else if status.is_server_error()
         || status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
     {
-        Err(SendError::Retryable(format!("POST {url}: HTTP {status}")))
+        Err(SendError::retryable(
+            format!("POST {url}: HTTP {status}"),
+            headers,
+        ))
     } else {
         Err(SendError::Rejected(format!("POST {url}: HTTP {status}")))
     }
@@ -324,16 +327,17 @@ mod tests {
     #[test]
     fn status_classes() {
         let u = "http://x";
-        assert!(classify(u, StatusCode::ACCEPTED).is_ok());
+        let none = http::HeaderMap::new();
+        assert!(classify(u, StatusCode::ACCEPTED, &none).is_ok());
         for s in [500, 502, 503, 408, 429] {
             assert!(matches!(
-                classify(u, StatusCode::from_u16(s).unwrap()),
+                classify(u, StatusCode::from_u16(s).unwrap(), &none),
                 Err(SendError::Retryable(_))
             ));
         }
         for s in [400, 403, 404, 413] {
             assert!(matches!(
-                classify(u, StatusCode::from_u16(s).unwrap()),
+                classify(u, StatusCode::from_u16(s).unwrap(), &none),
                 Err(SendError::Rejected(_))
             ));
         }

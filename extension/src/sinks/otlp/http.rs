@@ -3,8 +3,9 @@
 //! another attempt; anything else is a refusal. The body of a failure is a `google.rpc.Status`
 //! whose message goes into the error.
 //!
-//! A `Retry-After` is reported in the error text only: the flush layer's backoff decides when
-//! to retry, within the flush's budget, and carries the item to the next flush otherwise.
+//! A `Retry-After` on a retryable answer is honoured: the flush layer waits at least that long
+//! before the next attempt, or carries the item to the next flush when the wait does not fit
+//! in the flush's budget.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -88,11 +89,7 @@ impl Client {
             .await
             .map_err(|e| SendError::from_request(url, &e))?;
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let headers = resp.headers().clone();
         let bytes = read_limited(resp).await;
         if status.is_success() {
             log_partial_success(url, &bytes, what);
@@ -104,11 +101,8 @@ impl Client {
         {
             text.push_str(&format!(": {}", s.message));
         }
-        if let Some(after) = retry_after {
-            text.push_str(&format!(" (Retry-After: {after})"));
-        }
         Err(if retryable(status) {
-            SendError::Retryable(text)
+            SendError::retryable(text, &headers)
         } else {
             SendError::Rejected(text)
         })
