@@ -27,3 +27,19 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// The extension's HTTP client (for `user_agent`): ring is the rustls crypto provider (reqwest
+/// is built without a bundled one; a second install is harmless), and no idle socket is pooled
+/// (Lambda freezes the sandbox between invocations: a pooled socket is stale after a thaw).
+/// Its TLS set-up loads root certificates, so it is built off the init path.
+pub(crate) fn http_client(user_agent: &str) -> Result<reqwest::Client, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .user_agent(user_agent)
+        .build()
+        .map_err(|e| error_chain(&e))
+}
+
+/// The `User-Agent` of the extension's own requests.
+pub(crate) const USER_AGENT: &str = concat!("ddlambda-extension/", env!("CARGO_PKG_VERSION"));

@@ -165,7 +165,6 @@ async fn run(config: Config, started: Instant) -> i32 {
             "local"
         },
     );
-    let warm_up = config.api_key.is_some() || matches!(config.otlp, Ok(Some(_)));
     let on_first_next = move || {
         // Off the init path: the subscription round trip and the TLS set-up.
         if let Some(port) = telemetry_port {
@@ -178,10 +177,8 @@ async fn run(config: Config, started: Instant) -> i32 {
                 }
             });
         }
-        if warm_up {
-            let f = flusher.clone();
-            tokio::task::spawn_blocking(move || f.sink().warm_up());
-        }
+        // The sink knows what it has to prepare (nothing, for the local one).
+        tokio::task::spawn_blocking(move || flusher.sink().warm_up());
     };
     exit_code(lifecycle.run(on_first_next).await)
 }

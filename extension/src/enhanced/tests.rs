@@ -40,6 +40,32 @@ fn fixture(metrics_on: bool) -> Fixture {
     }
 }
 
+/// Enhanced and process metrics on, the samplers reading this test process.
+fn process_fixture() -> Fixture {
+    let metrics = Arc::new(MetricsAggregator::default());
+    let buffer = Arc::new(Buffer::new(1 << 20, true, Arc::new(Counters::default())));
+    let telemetry = InvocationTelemetry::new(
+        EnhancedConfig {
+            metrics: true,
+            process_metrics: true,
+            function_name: "f".into(),
+            architecture: "x86_64".into(),
+            tags: Vec::new(),
+            proc_scope: ProcScope {
+                pids: Some(vec![std::process::id()]),
+                ..ProcScope::default()
+            },
+        },
+        metrics.clone(),
+        buffer.clone(),
+    );
+    Fixture {
+        telemetry,
+        metrics,
+        buffer,
+    }
+}
+
 impl Fixture {
     fn feed(&self, records: Value) {
         for r in records.as_array().into_iter().flatten() {
@@ -591,23 +617,9 @@ fn enhanced_metrics_off_writes_no_shutdown_metrics() {
 
 #[tokio::test]
 async fn process_metrics_are_reported_at_runtime_done() {
-    let metrics = Arc::new(MetricsAggregator::default());
-    let buffer = Arc::new(Buffer::new(1 << 20, true, Arc::new(Counters::default())));
-    let telemetry = InvocationTelemetry::new(
-        EnhancedConfig {
-            metrics: true,
-            process_metrics: true,
-            function_name: "f".into(),
-            architecture: "x86_64".into(),
-            tags: Vec::new(),
-            proc_scope: ProcScope {
-                pids: Some(vec![std::process::id()]),
-                ..ProcScope::default()
-            },
-        },
-        metrics.clone(),
-        buffer,
-    );
+    let Fixture {
+        telemetry, metrics, ..
+    } = process_fixture();
     telemetry.invoke("p1");
     tokio::time::sleep(Duration::from_millis(40)).await;
     for r in warm("p1", "success", None, 10)
@@ -637,23 +649,7 @@ async fn process_metrics_are_reported_at_runtime_done() {
 
 #[tokio::test]
 async fn without_telemetry_a_new_invoke_stops_the_previous_sampler() {
-    let metrics = Arc::new(MetricsAggregator::default());
-    let buffer = Arc::new(Buffer::new(1 << 20, true, Arc::new(Counters::default())));
-    let telemetry = InvocationTelemetry::new(
-        EnhancedConfig {
-            metrics: true,
-            process_metrics: true,
-            function_name: "f".into(),
-            architecture: "x86_64".into(),
-            tags: Vec::new(),
-            proc_scope: ProcScope {
-                pids: Some(vec![std::process::id()]),
-                ..ProcScope::default()
-            },
-        },
-        metrics,
-        buffer,
-    );
+    let telemetry = process_fixture().telemetry;
     let running = |t: &InvocationTelemetry| {
         t.lock()
             .requests

@@ -63,7 +63,8 @@ pub struct Flusher<S: Sink> {
     buffer: Arc<Buffer>,
     sink: S,
     drains: Vec<Arc<dyn Drain>>,
-    tags: FunctionTags,
+    /// The function tags (`k:v,...`) of the extension's own metrics.
+    metric_tags: String,
     counters: Arc<Counters>,
     policy: RetryPolicy,
     carry: Mutex<Vec<Carried>>,
@@ -86,11 +87,16 @@ impl<S: Sink> Flusher<S> {
         policy: RetryPolicy,
     ) -> Self {
         let carry_cap = buffer.cap();
+        let metric_tags: Vec<String> = tags
+            .pairs()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect();
         Self {
             buffer,
             sink,
             drains: Vec::new(),
-            tags,
+            metric_tags: metric_tags.join(","),
             counters,
             policy,
             carry: Mutex::new(Vec::new()),
@@ -268,30 +274,20 @@ impl<S: Sink> Flusher<S> {
             match h.item {
                 HeldItem::Forward(f) => fresh.push((Outgoing::Forward(f), h.bytes)),
                 HeldItem::Traces(p) => {
-                    let key = (p.lang, p.lang_version, p.tracer_version);
-                    let entry = open.entry(key.clone()).or_insert_with(|| {
-                        (
-                            TraceBatch {
-                                lang: key.0.clone(),
-                                lang_version: key.1.clone(),
-                                tracer_version: key.2.clone(),
+                    let entry = open
+                        .entry((p.lang, p.lang_version, p.tracer_version))
+                        .or_insert_with_key(|(lang, lang_version, tracer_version)| {
+                            let batch = TraceBatch {
+                                lang: lang.clone(),
+                                lang_version: lang_version.clone(),
+                                tracer_version: tracer_version.clone(),
                                 traces: Vec::new(),
-                            },
-                            0,
-                        )
-                    });
+                            };
+                            (batch, 0)
+                        });
                     if entry.1 > 0 && entry.1 + h.bytes > MAX_BATCH_BYTES {
-                        let full = std::mem::replace(
-                            &mut entry.0,
-                            TraceBatch {
-                                lang: key.0.clone(),
-                                lang_version: key.1.clone(),
-                                tracer_version: key.2.clone(),
-                                traces: Vec::new(),
-                            },
-                        );
-                        fresh.push((Outgoing::Traces(full), entry.1));
-                        entry.1 = 0;
+                        let full = take_traces(&mut entry.0);
+                        fresh.push((Outgoing::Traces(full), std::mem::take(&mut entry.1)));
                     }
                     entry.0.traces.extend(p.traces);
                     entry.1 += h.bytes;
@@ -344,18 +340,12 @@ impl<S: Sink> Flusher<S> {
         if let Some(line) = now.1.log_line(&before.1) {
             tracing::warn!("{line}");
         }
-        let tags: Vec<String> = self
-            .tags
-            .pairs()
-            .filter(|(k, _)| !k.starts_with('_'))
-            .map(|(k, v)| format!("{k}:{v}"))
-            .collect();
-        let tags = tags.join(",");
         let ts = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let lines = now.0.metric_lines(&before.0, &tags);
-        for line in lines.iter().chain(&now.1.metric_lines(&before.1, &tags)) {
+        let tags = &self.metric_tags;
+        let lines = now.0.metric_lines(&before.0, tags);
+        for line in lines.iter().chain(&now.1.metric_lines(&before.1, tags)) {
             metrics.insert_datagram(line.as_bytes(), ts);
         }
     }
@@ -384,6 +374,16 @@ impl<S: Sink> Flusher<S> {
     }
 }
 
+/// Moves `batch`'s traces into a new batch from the same tracer, leaving `batch` empty.
+fn take_traces(batch: &mut TraceBatch) -> TraceBatch {
+    TraceBatch {
+        traces: std::mem::take(&mut batch.traces),
+        lang: batch.lang.clone(),
+        lang_version: batch.lang_version.clone(),
+        tracer_version: batch.tracer_version.clone(),
+    }
+}
+
 /// Size estimate for items that did not come through the buffer.
 fn approx_bytes(item: &Outgoing) -> usize {
     match item {
@@ -395,7 +395,6 @@ fn approx_bytes(item: &Outgoing) -> usize {
             .sum(),
         Outgoing::Forward(f) => f.body.len() + 256,
         // Aggregated payloads are small and bounded by their aggregator.
-        #[allow(unreachable_patterns)]
         _ => 4096,
     }
 }

@@ -206,7 +206,7 @@ impl ApiKeyResolver {
     async fn fetch(&self) -> Result<String, String> {
         let client = self
             .client
-            .get_or_init(build_client)
+            .get_or_init(|| crate::http_client(crate::USER_AGENT))
             .as_ref()
             .map_err(|e| format!("HTTP client unavailable: {e}"))?;
         let secret = secrets_manager::get_secret_value(
@@ -284,18 +284,6 @@ impl Drop for Settle<'_> {
             failures,
         );
     }
-}
-
-fn build_client() -> Result<reqwest::Client, String> {
-    // reqwest is built without a bundled crypto provider; ring is the extension's. A second
-    // install (the Datadog sink did it first) is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        // One call per sandbox: nothing to pool, and a pooled socket is stale after a thaw.
-        .pool_max_idle_per_host(0)
-        .user_agent(concat!("ddlambda-extension/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -113,8 +113,8 @@ pub trait Sink: Send + Sync + 'static {
 
 /// The sink chosen by configuration.
 pub enum AnySink {
-    Datadog(datadog::DatadogSink),
-    Local(local::LocalSink),
+    /// The Datadog or the local sink, alone.
+    Alone(Beside),
     Otlp(OtlpFanOut),
 }
 
@@ -149,10 +149,7 @@ impl Beside {
 
 impl From<Beside> for AnySink {
     fn from(sink: Beside) -> Self {
-        match sink {
-            Beside::Datadog(s) => Self::Datadog(s),
-            Beside::Local(s) => Self::Local(s),
-        }
+        Self::Alone(sink)
     }
 }
 
@@ -201,8 +198,8 @@ impl AnySink {
     /// What goes where, for the start-up log.
     pub fn describe(&self) -> String {
         match self {
-            Self::Datadog(_) => "Datadog".to_owned(),
-            Self::Local(_) => "local".to_owned(),
+            Self::Alone(Beside::Datadog(_)) => "Datadog".to_owned(),
+            Self::Alone(Beside::Local(_)) => "local".to_owned(),
             Self::Otlp(f) => format!(
                 "{}; {} {}",
                 f.otlp.describe(),
@@ -220,8 +217,7 @@ impl AnySink {
 impl Sink for AnySink {
     async fn send(&self, item: &Outgoing, timeout: Duration) -> Result<(), SendError> {
         match self {
-            Self::Datadog(s) => s.send(item, timeout).await,
-            Self::Local(s) => s.send(item, timeout).await,
+            Self::Alone(s) => s.send(item, timeout).await,
             // Not through the flusher (which routes): every destination in turn.
             Self::Otlp(f) => {
                 for route in f.routes(item).iter() {
@@ -234,8 +230,7 @@ impl Sink for AnySink {
 
     fn warm_up(&self) {
         match self {
-            Self::Datadog(s) => s.warm_up(),
-            Self::Local(s) => s.warm_up(),
+            Self::Alone(s) => s.warm_up(),
             Self::Otlp(f) => {
                 f.otlp.warm_up();
                 f.rest.warm_up();
@@ -246,7 +241,7 @@ impl Sink for AnySink {
     fn routes(&self, item: &Outgoing) -> Routes {
         match self {
             Self::Otlp(f) => f.routes(item),
-            Self::Datadog(_) | Self::Local(_) => Routes::ONE,
+            Self::Alone(_) => Routes::ONE,
         }
     }
 
@@ -258,7 +253,7 @@ impl Sink for AnySink {
     ) -> Result<(), SendError> {
         match self {
             Self::Otlp(f) => f.send_to(route, item, timeout).await,
-            Self::Datadog(_) | Self::Local(_) => self.send(item, timeout).await,
+            Self::Alone(s) => s.send(item, timeout).await,
         }
     }
 }

@@ -42,6 +42,16 @@ impl Drop for Agent {
     }
 }
 
+/// The routes `/info` lists.
+fn endpoints(info: &serde_json::Value) -> Vec<&str> {
+    info["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect()
+}
+
 impl Agent {
     async fn start() -> Self {
         Self::start_with(DEFAULT_MAX_BODY_BYTES, Admission::Accepted).await
@@ -66,6 +76,13 @@ impl Agent {
             agent,
             task,
         }
+    }
+
+    /// `/info` by `method`: its JSON and its text (it must answer 200).
+    async fn info(&self, method: &str) -> (serde_json::Value, String) {
+        let (status, body) = self.send(method, "/info", &[], b"").await;
+        assert_eq!(status, 200, "{body}");
+        (serde_json::from_str(&body).unwrap(), body)
     }
 
     fn take(&self) -> Vec<Event> {
@@ -317,15 +334,8 @@ fn trace_body(spans: u64) -> Vec<u8> {
 async fn info_answers_any_method_and_lists_what_is_served() {
     let agent = Agent::start().await;
     for method in ["GET", "POST", "PUT"] {
-        let (status, body) = agent.send(method, "/info", &[], b"").await;
-        assert_eq!(status, 200);
-        let info: serde_json::Value = serde_json::from_str(&body).unwrap();
-        let endpoints: Vec<&str> = info["endpoints"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|e| e.as_str())
-            .collect();
+        let (info, body) = agent.info(method).await;
+        let endpoints = endpoints(&info);
         for e in [
             "/v0.4/traces",
             "/v0.5/traces",
@@ -656,14 +666,8 @@ async fn a_refused_proxied_body_still_ends_the_invocation() {
 #[tokio::test]
 async fn info_lists_the_proxied_routes_as_bottlecap_does() {
     let agent = Agent::start().await;
-    let (_, body) = agent.send("GET", "/info", &[], b"").await;
-    let info: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let endpoints: Vec<&str> = info["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e.as_str())
-        .collect();
+    let (info, body) = agent.info("GET").await;
+    let endpoints = endpoints(&info);
     for e in [
         "/profiling/v1/input",
         "/evp_proxy/v2/api/v2/llmobs",

@@ -93,7 +93,7 @@ impl DatadogSink {
 
     fn client(&self) -> Result<&reqwest::Client, SendError> {
         self.client
-            .get_or_init(build_client)
+            .get_or_init(|| crate::http_client(crate::USER_AGENT))
             .as_ref()
             .map_err(|e| SendError::Retryable(format!("HTTP client unavailable: {e}")))
     }
@@ -148,17 +148,6 @@ pub fn classify(url: &str, status: StatusCode, headers: &http::HeaderMap) -> Res
     } else {
         Err(SendError::Rejected(format!("POST {url}: HTTP {status}")))
     }
-}
-
-fn build_client() -> Result<reqwest::Client, String> {
-    // reqwest is built without a bundled crypto provider; ring is ours. A second install
-    // (another component did it first) is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .user_agent(concat!("ddlambda-extension/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| crate::error_chain(&e))
 }
 
 /// Gzip at the fast level: flush time matters more than bytes on a loopback-near intake.

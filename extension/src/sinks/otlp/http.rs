@@ -55,7 +55,13 @@ impl Client {
 
     fn get(&self) -> Result<&reqwest::Client, SendError> {
         self.0
-            .get_or_init(build)
+            .get_or_init(|| {
+                crate::http_client(concat!(
+                    "ddlambda-extension/",
+                    env!("CARGO_PKG_VERSION"),
+                    " (OTLP/HTTP)"
+                ))
+            })
             .as_ref()
             .map_err(|e| SendError::Retryable(format!("HTTP client unavailable: {e}")))
     }
@@ -139,21 +145,6 @@ fn log_partial_success(url: &str, body: &[u8], what: &str) {
             p.error_message
         );
     }
-}
-
-fn build() -> Result<reqwest::Client, String> {
-    // As the Datadog sink: ring is our crypto provider; a second install is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        // Lambda freezes the sandbox between invocations: a pooled socket is stale after.
-        .pool_max_idle_per_host(0)
-        .user_agent(concat!(
-            "ddlambda-extension/",
-            env!("CARGO_PKG_VERSION"),
-            " (OTLP/HTTP)"
-        ))
-        .build()
-        .map_err(|e| crate::error_chain(&e))
 }
 
 #[cfg(test)]
