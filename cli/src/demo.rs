@@ -106,15 +106,9 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime("demo") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ddlambda demo: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = rt.block_on(demo(&args, &binaries, &mut progress));
     progress.finish();

@@ -99,15 +99,9 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime("invoke") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ddlambda invoke: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     rt.block_on(invoke(args, event))
 }

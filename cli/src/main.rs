@@ -38,3 +38,15 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
     }
 }
+
+/// A multi-threaded async runtime for `command`, or the exit code after saying why there is
+/// none.
+fn runtime(command: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("ddlambda {command}: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}

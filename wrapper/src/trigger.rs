@@ -55,7 +55,7 @@ pub enum ApiGatewayKind {
 
 /// The values of several keys of a JSON object, in one pass. A `BTreeMap` look-up calls
 /// `memcmp` for every key it passes; this compares only keys of the right length.
-fn get_many<'a, const N: usize>(
+pub(crate) fn get_many<'a, const N: usize>(
     obj: &'a serde_json::Map<String, Value>,
     keys: [&str; N],
 ) -> [Option<&'a Value>; N] {
@@ -132,20 +132,14 @@ impl<'a> Shape<'a> {
         if let Some(obj) = event.as_object() {
             for (key, value) in obj {
                 match TopLevelKey::of(key) {
-                    Some(TopLevelKey::RequestContext) => {
-                        top.request_context = value.as_object();
-                        shape.request_context = Some(value);
-                    }
+                    Some(TopLevelKey::RequestContext) => shape.request_context = Some(value),
                     Some(TopLevelKey::Awslogs) => top.awslogs = Some(value),
                     Some(TopLevelKey::DetailType) => top.detail_type = Some(value),
                     Some(TopLevelKey::Detail) => top.detail = Some(value),
                     Some(TopLevelKey::Source) => top.source_field = Some(value),
                     Some(TopLevelKey::HttpMethod) => top.http_method = true,
                     Some(TopLevelKey::RouteKey) => top.route_key = true,
-                    Some(TopLevelKey::Records) => {
-                        top.records = Some(value);
-                        shape.records = Some(value);
-                    }
+                    Some(TopLevelKey::Records) => shape.records = Some(value),
                     Some(TopLevelKey::StepFunctions) => top.maybe_step_functions = true,
                     Some(TopLevelKey::Request) => shape.has_request = true,
                     Some(TopLevelKey::Headers) => shape.headers = Some(value),
@@ -153,25 +147,21 @@ impl<'a> Shape<'a> {
                     None => {}
                 }
             }
-        }
-        if event.is_object() {
-            shape.source = EventSource::from_fields(event, &top);
+            shape.source = EventSource::from_fields(event, &shape, &top);
         }
         shape
     }
 }
 
-/// The top-level fields detection reads.
+/// The top-level fields detection reads beside those of [`Shape`].
 #[derive(Default, Clone, Copy)]
 struct TopLevel<'a> {
-    request_context: Option<&'a serde_json::Map<String, Value>>,
     awslogs: Option<&'a Value>,
     detail_type: Option<&'a Value>,
     detail: Option<&'a Value>,
     source_field: Option<&'a Value>,
     http_method: bool,
     route_key: bool,
-    records: Option<&'a Value>,
     maybe_step_functions: bool,
 }
 
@@ -226,23 +216,22 @@ impl EventSource {
     }
 
     /// datadog-lambda's rules over the top-level fields `Shape::of` collected.
-    fn from_fields(event: &Value, top: &TopLevel<'_>) -> Self {
+    fn from_fields(event: &Value, shape: &Shape<'_>, top: &TopLevel<'_>) -> Self {
         let TopLevel {
-            request_context,
             awslogs,
             detail_type,
             detail,
             source_field,
             http_method,
             route_key,
-            records,
             maybe_step_functions,
         } = *top;
         let mut source = Self::Unknown;
-        let [stage, domain_name, message_direction, elb] = match request_context {
-            Some(rc) => get_many(rc, ["stage", "domainName", "messageDirection", "elb"]),
-            None => [None; 4],
-        };
+        let [stage, domain_name, message_direction, elb] =
+            match shape.request_context.and_then(Value::as_object) {
+                Some(rc) => get_many(rc, ["stage", "domainName", "messageDirection", "elb"]),
+                None => [None; 4],
+            };
         if truthy(stage) {
             if domain_name
                 .and_then(Value::as_str)
@@ -280,18 +269,8 @@ impl EventSource {
         if maybe_step_functions && is_step_functions_event(event) {
             source = Self::StepFunctions;
         }
-        let first = records.and_then(Value::as_array).and_then(|r| r.first());
-        if let Some(record) = first.and_then(Value::as_object) {
-            // One pass: a look-up per key would `memcmp` every key it passes.
-            let (mut lower, mut upper, mut cf) = (None, None, None);
-            for (key, value) in record {
-                match key.as_str() {
-                    "eventSource" => lower = Some(value),
-                    "EventSource" => upper = Some(value),
-                    "cf" => cf = Some(value),
-                    _ => {}
-                }
-            }
+        if let Some(record) = shape.first_record().and_then(Value::as_object) {
+            let [lower, upper, cf] = get_many(record, ["eventSource", "EventSource", "cf"]);
             let aws_source = lower
                 .filter(|v| truthy(Some(v)))
                 .or(upper)

@@ -11,7 +11,7 @@ use ddlambda::lambda_runtime::{Context, Error, LambdaEvent};
 use ddlambda::streams::StreamsConfig;
 use ddlambda::wire::Span;
 use serde_json::{Value, json};
-use support::FakeAgent;
+use support::{FakeAgent, fixture};
 
 /// Answers as the event's `x-answer` header says.
 #[ddlambda::handler]
@@ -34,14 +34,6 @@ async fn untyped(event: LambdaEvent<Value>) -> Result<Value, Error> {
         Some(code) => json!({"statusCode": code.parse::<u16>()?, "body": "x".repeat(4096)}),
         None => json!({"message": "no status"}),
     })
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../tests/fixtures/events/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
 }
 
 fn with_answer(mut event: Value, answer: Option<&str>) -> Value {
@@ -97,15 +89,16 @@ async fn http_responses_set_the_status_code() {
         .unwrap();
 
     // Without the layer the spans are handed over beside the response: wait, boundedly.
-    let mut spans: Vec<Span> = Vec::new();
-    for _ in 0..500 {
-        Tracer::global().flush().await;
-        spans = agent.traces().concat();
-        if spans.iter().filter(|s| s.name == "aws.lambda").count() == 6 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let spans: Vec<Span> = agent
+        .traces_until(Tracer::global(), |t| {
+            t.iter()
+                .flatten()
+                .filter(|s| s.name == "aws.lambda")
+                .count()
+                == 6
+        })
+        .await
+        .concat();
     let trace = |request_id: &str| -> (Span, Option<Span>) {
         let lambda = spans
             .iter()

@@ -7,11 +7,10 @@ use ddlambda::config::Config;
 use ddlambda::extract::Chain;
 use ddlambda::spans::{ErrorInfo, EventInput, Invocation, RuntimeInfo};
 use ddlambda::streams::StreamsConfig;
-use ddlambda::wire::Span;
 use ddlambda::wire::invocation::InvocationStart;
 use ddlambda::{Tracer, tracing_bridge};
 use serde_json::{Value, json};
-use support::FakeAgent;
+use support::{FakeAgent, by_name, fixture};
 
 const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:consumer";
 
@@ -52,13 +51,6 @@ fn sqs_record(trace_id: u64, parent_id: u64, priority: i32) -> Value {
         "eventSource": "aws:sqs",
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orders",
     })
-}
-
-fn by_name<'a>(spans: &'a [Span], name: &str) -> &'a Span {
-    spans
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no {name} span in {spans:#?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,14 +286,6 @@ async fn the_trace_id_reaches_the_log_span_whoever_resolves_first() {
         );
         invocation.finish();
     }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/events")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    serde_json::from_str(&text).expect("fixture JSON")
 }
 
 /// A REST API request a traced Lambda authorizer let through: the authorizer's context parents

@@ -13,7 +13,7 @@ use ddlambda::streams::StreamsConfig;
 use ddlambda::tracing_bridge::{DatadogFields, DatadogFormat, DatadogLayer};
 use ddlambda::{TraceIds, Tracer};
 use serde_json::{Value, json};
-use support::FakeAgent;
+use support::{FakeAgent, by_name};
 use tracing::Instrument as _;
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, format};
@@ -140,22 +140,11 @@ async fn log_lines_carry_the_innermost_span_id() {
     let ids = handler(event("req-logs")).await.unwrap();
 
     // The spans, to learn the Datadog ids of `work` and `inner`.
-    let mut spans = Vec::new();
-    for _ in 0..500 {
-        Tracer::global().flush().await;
-        spans = agent.traces().concat();
-        if !spans.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let id_of = |name: &str| {
-        spans
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("{name} in {spans:?}"))
-            .span_id
-    };
+    let spans = agent
+        .traces_until(Tracer::global(), |t| t.iter().any(|c| !c.is_empty()))
+        .await
+        .concat();
+    let id_of = |name: &str| by_name(&spans, name).span_id;
     let (work, inner) = (id_of("work"), id_of("inner"));
     assert_eq!(id_of("aws.lambda"), ids.span_id);
 

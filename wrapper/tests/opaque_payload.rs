@@ -81,15 +81,7 @@ async fn an_opaque_payload_still_traces_and_propagates() {
 
     // Without the layer the handler hands its spans over beside the response (a spawned
     // task): wait, boundedly, until both invocations have been handed over and sent.
-    let mut traces = Vec::new();
-    for _ in 0..500 {
-        tracer.flush().await;
-        traces = agent.traces();
-        if traces.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let traces = agent.traces_until(tracer, |t| t.len() >= 2).await;
     let lambda = |request_id: &str| {
         traces
             .iter()

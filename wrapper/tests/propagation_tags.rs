@@ -12,7 +12,7 @@ use ddlambda::spans::{Invocation, RuntimeInfo};
 use ddlambda::streams::StreamsConfig;
 use ddlambda::wire::Span;
 use serde_json::{Value, json};
-use support::FakeAgent;
+use support::{FakeAgent, by_name, fixture};
 
 fn tracer(agent: &FakeAgent, managed_services: bool, propagator: Propagator) -> Tracer {
     let config = Config {
@@ -41,10 +41,7 @@ fn runtime(request_id: &str) -> RuntimeInfo<'_> {
 /// An API Gateway request from a service that injected Datadog and W3C headers after a
 /// W3C-only hop, with baggage.
 fn request() -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/events/propagation-parent-id-with-p.json");
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON");
+    let mut event = fixture("propagation-parent-id-with-p.json");
     event["headers"]["baggage"] = json!("user.id=al%20ice,other=x");
     event
 }
@@ -59,13 +56,6 @@ async fn spans(managed_services: bool, propagator: Propagator) -> Vec<Span> {
     let mut traces = agent.traces();
     assert_eq!(traces.len(), 1);
     traces.remove(0)
-}
-
-fn by_name<'a>(spans: &'a [Span], name: &str) -> &'a Span {
-    spans
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no {name} span in {spans:#?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

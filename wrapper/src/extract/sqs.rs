@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::sqs_body::Envelope;
 use super::{Env, attribute, usable};
+use crate::trigger::get_many;
 use crate::xray::XrayHeader;
 
 /// dd-trace-java writes Datadog ids into X-Ray headers behind this padding.
@@ -19,10 +20,13 @@ pub(crate) fn extract(env: &Env<'_>) -> Option<SpanContext> {
 
 /// One SQS record's context.
 pub(crate) fn record_context(record: &Value, env: &Env<'_>) -> Option<SpanContext> {
-    let fields = Fields::of(record);
+    // The fields a context can be in, found in one pass (a record has a dozen).
+    let [body, message_attributes, sns, system_attributes] = match record.as_object() {
+        Some(obj) => get_many(obj, ["body", "messageAttributes", "Sns", "attributes"]),
+        None => [None; 4],
+    };
     // Only an object can be an envelope: other bodies are not parsed at all.
-    let envelope = fields
-        .body
+    let envelope = body
         .and_then(Value::as_str)
         .filter(|b| b.trim_start().starts_with('{'))
         .and_then(Envelope::parse);
@@ -34,40 +38,13 @@ pub(crate) fn record_context(record: &Value, env: &Env<'_>) -> Option<SpanContex
     // SNS → SQS without raw delivery: the notification is the body.
     let attributes = match envelope.as_ref().and_then(Envelope::sns_attributes) {
         Some(notification_attributes) => notification_attributes,
-        None => fields
-            .message_attributes
+        None => message_attributes
             .filter(|a| !a.is_null())
-            .or_else(|| fields.sns.and_then(|s| s.get("MessageAttributes"))),
+            .or_else(|| sns.and_then(|s| s.get("MessageAttributes"))),
     };
     match attributes.map(|a| attribute::extract(a, env)) {
         Some(Ok(ctx)) => ctx,
-        Some(Err(())) | None => aws_trace_header(fields.attributes),
-    }
-}
-
-/// The fields of a record a context can be in, found in one pass: a look-up per field would
-/// `memcmp` every key it passes, and a record has a dozen.
-#[derive(Default)]
-struct Fields<'a> {
-    body: Option<&'a Value>,
-    message_attributes: Option<&'a Value>,
-    sns: Option<&'a Value>,
-    attributes: Option<&'a Value>,
-}
-
-impl<'a> Fields<'a> {
-    fn of(record: &'a Value) -> Self {
-        let mut fields = Self::default();
-        for (key, value) in record.as_object().into_iter().flatten() {
-            match key.as_str() {
-                "body" => fields.body = Some(value),
-                "messageAttributes" => fields.message_attributes = Some(value),
-                "Sns" => fields.sns = Some(value),
-                "attributes" => fields.attributes = Some(value),
-                _ => {}
-            }
-        }
-        fields
+        Some(Err(())) | None => aws_trace_header(system_attributes),
     }
 }
 

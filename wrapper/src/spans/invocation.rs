@@ -168,9 +168,10 @@ impl From<bytes::Bytes> for EventInput {
     }
 }
 
-/// [`RuntimeInfo`], owned, for the resolution that may run on another thread.
+/// [`RuntimeInfo`] but the request id ([`Shared`] has it), owned, for the resolution that
+/// may run on another thread.
+#[derive(Default)]
 struct OwnedRuntime {
-    request_id: String,
     invoked_function_arn: String,
     function_name: Option<String>,
     xray_trace_id: Option<String>,
@@ -197,7 +198,6 @@ impl Invocation {
             input: Mutex::new(Some((
                 event.into(),
                 OwnedRuntime {
-                    request_id: runtime.request_id.to_owned(),
                     invoked_function_arn: runtime.invoked_function_arn.to_owned(),
                     function_name: runtime.function_name.map(str::to_owned),
                     xray_trace_id: runtime.xray_trace_id.map(str::to_owned),
@@ -336,18 +336,7 @@ impl Shared {
     fn resolve(&self) -> &TraceIds {
         self.resolved.get_or_init(|| {
             let input = self.input.lock().unwrap_or_else(|p| p.into_inner()).take();
-            let (event, runtime) = input.unwrap_or_else(|| {
-                (
-                    EventInput::None,
-                    OwnedRuntime {
-                        request_id: self.request_id.clone(),
-                        invoked_function_arn: String::new(),
-                        function_name: None,
-                        xray_trace_id: None,
-                        client_context: None,
-                    },
-                )
-            });
+            let (event, runtime) = input.unwrap_or_default();
             let event = match event {
                 EventInput::Raw(raw) => serde_json::from_slice(&raw)
                     .inspect_err(|e| tracing::debug!("ddlambda: event is not JSON ({e})"))
@@ -387,7 +376,7 @@ impl Shared {
         let source = EventSource::detect(event);
         let arn = runtime.invoked_function_arn;
         let info = InvocationInfo {
-            request_id: runtime.request_id,
+            request_id: self.request_id.clone(),
             invoked_function_arn: arn.clone(),
             client_context: runtime.client_context,
         };

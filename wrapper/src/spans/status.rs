@@ -118,6 +118,41 @@ macro_rules! no_compounds {
     };
 }
 
+/// `Some` and newtypes: look at what they hold.
+macro_rules! see_through {
+    () => {
+        fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Self::Ok, Skip> {
+            value.serialize(self)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            value: &T,
+        ) -> Result<Self::Ok, Skip> {
+            value.serialize(self)
+        }
+    };
+}
+
+/// Maps and structs, for a serializer that does not look inside them.
+macro_rules! no_objects {
+    () => {
+        type SerializeMap = Impossible<Self::Ok, Skip>;
+        type SerializeStruct = Impossible<Self::Ok, Skip>;
+
+        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Skip> {
+            Err(Skip)
+        }
+        fn serialize_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStruct, Skip> {
+            Err(Skip)
+        }
+    };
+}
+
 /// The response itself: an object (struct or map), possibly behind `Some` or a newtype.
 struct Top;
 
@@ -147,16 +182,8 @@ impl ser::Serializer for Top {
         serialize_str(&str),
     );
 
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Self::Ok, Skip> {
-        value.serialize(self)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<Self::Ok, Skip> {
-        value.serialize(self)
-    }
+    see_through!();
+
     fn serialize_map(self, _: Option<usize>) -> Result<Fields, Skip> {
         Ok(Fields::default())
     }
@@ -209,9 +236,9 @@ struct IsKey;
 impl ser::Serializer for IsKey {
     type Ok = bool;
     type Error = Skip;
-    type SerializeMap = Impossible<bool, Skip>;
-    type SerializeStruct = Impossible<bool, Skip>;
     no_compounds!();
+    no_objects!();
+    see_through!();
     nothing!(
         serialize_i8(i8),
         serialize_i16(i16),
@@ -226,82 +253,37 @@ impl ser::Serializer for IsKey {
     fn serialize_str(self, key: &str) -> Result<bool, Skip> {
         Ok(key == KEY)
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<bool, Skip> {
-        value.serialize(self)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<bool, Skip> {
-        value.serialize(self)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Skip> {
-        Err(Skip)
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Skip> {
-        Err(Skip)
-    }
 }
 
 /// The value of `statusCode`: an integer, or a string holding one (both occur in the wild).
 struct Code;
 
-impl Code {
-    fn of(value: impl TryInto<u16>) -> Result<Option<u16>, Skip> {
-        Ok(value.try_into().ok())
-    }
+/// Integer methods of [`Code`]: the integer, when it fits a `u16`.
+macro_rules! codes {
+    ($($method:ident($ty:ty)),* $(,)?) => {
+        $(fn $method(self, v: $ty) -> Result<Self::Ok, Skip> { Ok(v.try_into().ok()) })*
+    };
 }
 
 impl ser::Serializer for Code {
     type Ok = Option<u16>;
     type Error = Skip;
-    type SerializeMap = Impossible<Self::Ok, Skip>;
-    type SerializeStruct = Impossible<Self::Ok, Skip>;
     no_compounds!();
+    no_objects!();
+    see_through!();
+    codes!(
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+    );
 
-    fn serialize_i8(self, v: i8) -> Result<Self::Ok, Skip> {
-        Self::of(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<Self::Ok, Skip> {
-        Self::of(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<Self::Ok, Skip> {
-        Self::of(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<Self::Ok, Skip> {
-        Self::of(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<Self::Ok, Skip> {
-        Self::of(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<Self::Ok, Skip> {
-        Self::of(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<Self::Ok, Skip> {
-        Self::of(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<Self::Ok, Skip> {
-        Self::of(v)
-    }
     fn serialize_str(self, v: &str) -> Result<Self::Ok, Skip> {
         Ok(v.trim().parse().ok())
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Self::Ok, Skip> {
-        value.serialize(self)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<Self::Ok, Skip> {
-        value.serialize(self)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Skip> {
-        Err(Skip)
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Skip> {
-        Err(Skip)
     }
 }
 

@@ -118,3 +118,41 @@ impl Drop for FakeAgent {
 pub fn own_subscriber() -> tracing::subscriber::DefaultGuard {
     tracing::subscriber::set_default(tracing_subscriber::registry())
 }
+
+impl FakeAgent {
+    /// Flushes `tracer` until the agent's traces satisfy `done` (or ~5 s pass), and returns
+    /// them.
+    pub async fn traces_until(
+        &self,
+        tracer: &ddlambda::Tracer,
+        done: impl Fn(&[Vec<ddlambda::wire::Span>]) -> bool,
+    ) -> Vec<Vec<ddlambda::wire::Span>> {
+        let mut traces = Vec::new();
+        for _ in 0..500 {
+            tracer.flush().await;
+            traces = self.traces();
+            if done(&traces) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        traces
+    }
+}
+
+/// The span called `name`.
+pub fn by_name<'a>(spans: &'a [ddlambda::wire::Span], name: &str) -> &'a ddlambda::wire::Span {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no {name} span in {spans:#?}"))
+}
+
+/// An event of `tests/fixtures/events`.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).expect("fixture JSON")
+}
