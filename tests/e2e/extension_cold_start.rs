@@ -5,42 +5,12 @@
 //! the trace's `_dd.p.tid`), however late the first invocation's telemetry reaches the
 //! extension relative to the wrapper's end signal and the next INVOKEs.
 
-use std::path::Path;
 use std::time::Duration;
 
 use ddlambda_platform::{InvokeOptions, Platform, ShutdownReason, Status};
-use ddlambda_tests::{bin_path, free_port, workspace_root};
+use ddlambda_tests::local_output::{id, spans};
+use ddlambda_tests::{bin_path, event_fixture, free_port};
 use serde_json::Value;
-
-/// Every span the local sink wrote, in order.
-fn sink_spans(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|line| line["ddlambda"] == "traces")
-        .flat_map(|line| {
-            line["traces"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .flat_map(|chunk| chunk.as_array().cloned().unwrap_or_default())
-        })
-        .collect()
-}
-
-fn id(v: &Value) -> u64 {
-    v.as_u64()
-        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        .unwrap_or(0)
-}
-
-fn fixture_event(name: &str) -> Value {
-    let path = workspace_root().join("tests/fixtures/events").join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cold_start_span_joins_the_first_invocations_trace_across_three_invocations() {
@@ -65,11 +35,11 @@ async fn the_cold_start_span_joins_the_first_invocations_trace_across_three_invo
 
     // The first batch carries no trace context: the wrapper starts a 128-bit trace, so the
     // cold-start span must carry its `_dd.p.tid`. The others continue their producers' traces.
-    let mut first = fixture_event("sqs-batch.json");
+    let mut first = event_fixture("sqs-batch.json");
     for record in first["Records"].as_array_mut().into_iter().flatten() {
         record["messageAttributes"] = Value::Object(Default::default());
     }
-    let later = fixture_event("sqs-batch.json");
+    let later = event_fixture("sqs-batch.json");
     let mut request_ids = Vec::new();
     for event in [&first, &later, &later] {
         let result = platform
@@ -86,7 +56,7 @@ async fn the_cold_start_span_joins_the_first_invocations_trace_across_three_invo
     .await
     .expect("shutdown in time");
 
-    let spans = sink_spans(&output);
+    let spans = spans(&output);
     let sink = || std::fs::read_to_string(&output).unwrap_or_default();
     let lambdas: Vec<&Value> = spans.iter().filter(|s| s["name"] == "aws.lambda").collect();
     assert_eq!(

@@ -212,12 +212,12 @@ import urllib.request
 
 from ddtrace.llmobs import LLMObs
 from ddtrace.profiling import Profiler
+from lambda_loop import serve
 
 profiler = Profiler()
 profiler.start()
 LLMObs.enable(ml_app="proxies-e2e", agentless_enabled=False)
 
-BASE = "http://%s/2018-06-01/runtime/invocation" % os.environ["AWS_LAMBDA_RUNTIME_API"]
 TEE = os.environ["DD_TRACE_AGENT_URL"]
 
 
@@ -245,18 +245,7 @@ def handler(event):
         time.sleep(0.1)
 
 
-while True:
-    with urllib.request.urlopen(BASE + "/next") as r:
-        request_id = r.headers["Lambda-Runtime-Aws-Request-Id"]
-        event = json.loads(r.read() or b"{}")
-    response = handler(event)
-    urllib.request.urlopen(
-        urllib.request.Request(
-            "%s/%s/response" % (BASE, request_id),
-            data=json.dumps(response).encode(),
-            method="POST",
-        )
-    ).read()
+serve(handler)
 "#;
 
 fn gunzip(body: &[u8]) -> Vec<u8> {

@@ -10,11 +10,12 @@
 //! context.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use ddlambda::extract::{Chain, Decision, InvocationInfo, Propagator, Registry};
+use ddlambda_tests::bin_path;
 use ddlambda_tests::command::{output_text, peer_program, repo_root, run};
 use serde_json::Value;
 
@@ -40,25 +41,9 @@ fn cases() -> Vec<Value> {
     serde_json::from_str::<Vec<Value>>(&raw).expect("cases.json is a JSON array")
 }
 
-/// The `ddlambda` binary next to this test binary (`tests/run` builds all binaries first).
-fn ddlambda_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let bin = dir.join("ddlambda");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p ddlambda-cli` (tests/run builds it)",
-        bin.display()
-    );
-    bin
-}
-
 /// `ddlambda extract` for one case, configured through the environment as a function would be.
 fn cli(case: &Value) -> Value {
-    let mut cmd = Command::new(ddlambda_bin());
+    let mut cmd = Command::new(bin_path("ddlambda"));
     cmd.arg("extract")
         .arg(fixtures().join(case["event"].as_str().expect("event")))
         .env_remove("_X_AMZN_TRACE_ID")
@@ -366,7 +351,7 @@ fn bad_extractor_configuration_is_reported_and_builtins_run() {
         ("/detail|gzip", "unknown step"),
     ] {
         let out = run(
-            Command::new(ddlambda_bin())
+            Command::new(bin_path("ddlambda"))
                 .arg("extract")
                 .arg(fixtures().join("sqs-string.json"))
                 .env("DD_TRACE_EXTRACTOR", spec),
@@ -383,7 +368,7 @@ fn bad_extractor_configuration_is_reported_and_builtins_run() {
     }
     for bad in ["no-such-event.json", "cases.json"] {
         let out = run(
-            Command::new(ddlambda_bin())
+            Command::new(bin_path("ddlambda"))
                 .arg("extract")
                 .arg(fixtures().join(bad))
                 .args(["--client-context", "{not json"]),

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use ddlambda_platform::{Actor, EventKind, InvokeOptions, Platform, ShutdownReason, Status};
 use ddlambda_tests::command::{output_text, repo_root, run};
+use ddlambda_tests::local_output::span_ids;
 use ddlambda_tests::{free_port, http, platform::fixture_fn};
 use ddlambda_wire::Span;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// A cold cross-build of both architectures takes minutes on 2 cores; allow for a loaded one.
 const BUILD_LIMIT: Duration = Duration::from_secs(60 * 60);
@@ -215,18 +216,6 @@ fn elf_machine_rejects_what_is_not_a_64_bit_executable() {
     assert_eq!(elf_machine(&header), Ok(EM_AARCH64));
 }
 
-/// Span ids the extension's local sink wrote (it writes there without an API key).
-fn flushed_span_ids(file: &Path) -> Vec<u64> {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["ddlambda"] == "traces")
-        .flat_map(|v| v["traces"].as_array().cloned().unwrap_or_default())
-        .flat_map(|t| t.as_array().cloned().unwrap_or_default())
-        .filter_map(|s| s["span_id"].as_u64())
-        .collect()
-}
-
 /// The shipped binary, not the dev build: zig-linked, LTO, stripped, unpacked as Lambda would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn x86_64_layer_binary_serves_an_invocation_on_the_local_platform() {
@@ -293,7 +282,7 @@ async fn x86_64_layer_binary_serves_an_invocation_on_the_local_platform() {
     assert_eq!(result.report.status, Status::Success, "{result:?}");
     platform.shutdown(ShutdownReason::Spindown).await;
     assert!(
-        flushed_span_ids(&flushed).contains(&701),
+        span_ids(&flushed).contains(&701),
         "the span sent during init was not flushed: {}",
         std::fs::read_to_string(&flushed).unwrap_or_default()
     );

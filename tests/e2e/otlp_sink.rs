@@ -170,14 +170,12 @@ fn nanos(v: &Value) -> u64 {
 /// The Python function: real ddtrace spans (one with a link, one in error) and DogStatsD
 /// metrics through the real `datadog` client.
 const FUNCTION_PY: &str = r#"
-import json
 import os
-import urllib.request
 
 from datadog.dogstatsd import DogStatsd
 from ddtrace.trace import Context, tracer
+from lambda_loop import serve
 
-BASE = "http://%s/2018-06-01/runtime/invocation" % os.environ["AWS_LAMBDA_RUNTIME_API"]
 statsd = DogStatsd(host="127.0.0.1", port=int(os.environ["DD_DOGSTATSD_PORT"]), disable_telemetry=True)
 
 
@@ -202,19 +200,7 @@ def handler(event):
     return {"ok": True}
 
 
-while True:
-    with urllib.request.urlopen(BASE + "/next") as r:
-        request_id = r.headers["Lambda-Runtime-Aws-Request-Id"]
-        event = json.loads(r.read() or b"{}")
-    response = handler(event)
-    tracer.flush()
-    urllib.request.urlopen(
-        urllib.request.Request(
-            "%s/%s/response" % (BASE, request_id),
-            data=json.dumps(response).encode(),
-            method="POST",
-        )
-    ).read()
+serve(handler, before_response=tracer.flush)
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

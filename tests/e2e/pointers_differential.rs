@@ -16,6 +16,7 @@ use ddlambda::trigger::EventSource;
 use ddlambda::wire::Span;
 use ddlambda::wire::span::encode_v04;
 use ddlambda_tests::command::{output_text, peer_program, repo_root, run};
+use ddlambda_tests::event_fixture;
 use ddlambda_tests::peers_tracer::{TestAgent, flatten};
 use serde_json::{Value, json};
 
@@ -50,12 +51,6 @@ const FIXTURES: [(&str, Deviation); 11] = [
     ),
     ("api-gateway.json", Deviation::Same),
 ];
-
-fn fixture(name: &str) -> Value {
-    let path = repo_root().join("tests/fixtures/events").join(name);
-    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
 
 /// datadog-lambda's answers, keyed by fixture name; `None` when the peer is absent (and not
 /// required).
@@ -103,7 +98,7 @@ fn pointers_agree_with_datadog_lambda() {
     let mut failures = Vec::new();
     let mut exercised = Vec::new();
     for (name, deviation) in FIXTURES {
-        let event = fixture(name);
+        let event = event_fixture(name);
         let theirs = &oracle[name];
         let source = EventSource::detect(&event);
         assert_eq!(
@@ -178,7 +173,7 @@ fn pointers_agree_with_datadog_lambda() {
 
 #[test]
 fn fixtures_cover_every_key_type_and_both_sources() {
-    let keys = fixture("pointers-dynamodb-keys.json");
+    let keys = event_fixture("pointers-dynamodb-keys.json");
     let mut types: Vec<&str> = keys["Records"]
         .as_array()
         .expect("records")
@@ -189,7 +184,7 @@ fn fixtures_cover_every_key_type_and_both_sources() {
     types.sort_unstable();
     types.dedup();
     assert_eq!(types, ["B", "N", "S"]);
-    let batch = fixture("pointers-s3-batch.json");
+    let batch = event_fixture("pointers-s3-batch.json");
     let source = EventSource::detect(&batch);
     assert_eq!(source, EventSource::S3);
     // URL-encoded and non-ASCII keys are hashed as the event gives them.
@@ -318,7 +313,7 @@ async fn pointer_links_match_the_wrapper_and_pass_the_test_agent() {
     ];
     for (request_id, name, managed_services, add_span_pointers) in cases {
         let tracer = tracer(agent.port, managed_services, add_span_pointers);
-        Invocation::start(&tracer, Some(&fixture(name)), runtime(request_id)).finish();
+        Invocation::start(&tracer, Some(&event_fixture(name)), runtime(request_id)).finish();
         tracer.flush().await;
     }
 
@@ -350,7 +345,8 @@ async fn pointer_links_match_the_wrapper_and_pass_the_test_agent() {
         } else {
             &theirs_off[name]
         };
-        let want = pointers::for_event(&fixture(name), EventSource::detect(&fixture(name)));
+        let event = event_fixture(name);
+        let want = pointers::for_event(&event, EventSource::detect(&event));
         assert!(want.len() >= 6, "{name}");
         for (span_name, links) in &ours {
             let expected = links_of(&json!({ "span_links": theirs[span_name] }));

@@ -4,17 +4,12 @@
 //! Lambda would. Invoke once, SIGTERM the RIE, and check the extension registered, got INVOKE
 //! and SHUTDOWN, and exited inside the deadline.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ddlambda_tests::platform::{ExtDir, fixture_ext, fixture_fn};
 use ddlambda_tests::rie::Rie;
-use ddlambda_tests::{bin_path, rie, target_dir};
+use ddlambda_tests::{bin_path, rie};
 use serde_json::Value;
-
-/// The extension the smoke test runs: the fixture extension, which records what it sees.
-fn smoke_extension() -> PathBuf {
-    fixture_ext()
-}
 
 struct RieRun {
     log: String,
@@ -52,7 +47,7 @@ fn fixture_extension_under_the_rie() {
     let ext = ExtDir::new();
     let run = run_under_rie(
         &rie,
-        &smoke_extension(),
+        &fixture_ext(),
         "fixture-ext",
         &[("FIXTURE_EXT_DIR", ext.env_value())],
     );
@@ -103,16 +98,12 @@ fn fixture_extension_under_the_rie() {
     );
 }
 
-/// The real extension, when it is built: registers, survives an invocation, and exits on
+/// The real extension (built first if missing): registers, survives an invocation, and exits on
 /// SHUTDOWN before the RIE has to kill it.
 #[test]
 fn datadog_agent_under_the_rie() {
     let Some(rie) = rie() else { return };
-    let agent = target_dir().join("debug").join("datadog-agent");
-    if !agent.is_file() {
-        // `tests/run` builds every binary first; outside it, build the extension now.
-        let _ = bin_path("datadog-agent");
-    }
+    let agent = bin_path("datadog-agent");
     let env = [
         ("DD_API_KEY", "0".repeat(32)),
         ("DD_SITE", "127.0.0.1:9".to_string()),

@@ -5,9 +5,9 @@
 //! are the ones `ddlambda_wire::pathway` computes for the same service, env and tags.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ddlambda_tests::ChildGuard;
+use ddlambda_tests::peers_tracer::run_workload;
 use ddlambda_wire::pathway::{node_hash, pathway_hash};
 
 use super::streams_moto::Extension;
@@ -29,24 +29,20 @@ async fn ddtrace_pipeline_stats_are_forwarded() {
         return;
     };
     let ext = Extension::start().await;
-    let mut child = ChildGuard::spawn(
-        Command::new(python)
-            .args(["-c", WORKLOAD])
-            .env("DD_TRACE_AGENT_URL", format!("http://{}", ext.agent_addr))
-            .env("DD_DATA_STREAMS_ENABLED", "true")
-            .env("DD_EXPERIMENTAL_PROPAGATE_PROCESS_TAGS_ENABLED", "false")
-            .env("_DD_TRACE_STATS_WRITER_INTERVAL", "1")
-            .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
-            .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
-            .env("DD_SERVICE", "py-orders")
-            .env("DD_ENV", "e2e"),
-    )
-    .expect("start ddtrace");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.0.try_wait().expect("wait ddtrace").is_none() {
-        assert!(Instant::now() < deadline, "ddtrace workload did not finish");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut cmd = Command::new(python);
+    cmd.args(["-c", WORKLOAD])
+        .env("DD_TRACE_AGENT_URL", format!("http://{}", ext.agent_addr))
+        .env("DD_DATA_STREAMS_ENABLED", "true")
+        .env("DD_EXPERIMENTAL_PROPAGATE_PROCESS_TAGS_ENABLED", "false")
+        .env("_DD_TRACE_STATS_WRITER_INTERVAL", "1")
+        .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
+        .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
+        .env("DD_SERVICE", "py-orders")
+        .env("DD_ENV", "e2e");
+    tokio::task::spawn_blocking(move || run_workload(cmd, Duration::from_secs(60)))
+        .await
+        .expect("workload thread")
+        .expect("the ddtrace workload runs");
     ext.flush(true).await;
     let (requests, payloads): (Vec<_>, Vec<_>) =
         ext.intake.take_pipeline_stats().into_iter().unzip();

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use ddlambda_platform::{InvokeOptions, Platform, ShutdownReason, Status};
+use ddlambda_tests::local_output::{id, spans};
 use ddlambda_tests::{bin_path, free_port};
 use serde_json::{Value, json};
 
@@ -27,37 +28,6 @@ fn record(trace: u64, span: u64) -> Value {
         "eventSource": "aws:sqs",
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orders", "awsRegion": "us-east-1"
     })
-}
-
-/// Every span object (anything with a `name` and a `span_id`) in the sink's trace lines.
-fn flushed_spans(path: &std::path::Path) -> Vec<Value> {
-    fn collect(v: &Value, out: &mut Vec<Value>) {
-        match v {
-            Value::Object(map) if map.contains_key("span_id") && map.contains_key("name") => {
-                out.push(v.clone())
-            }
-            Value::Object(map) => map.values().for_each(|v| collect(v, out)),
-            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
-            _ => {}
-        }
-    }
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut out = Vec::new();
-    for line in text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-    {
-        if line["ddlambda"] == "traces" {
-            collect(&line["traces"], &mut out);
-        }
-    }
-    out
-}
-
-fn as_u64(v: &Value) -> u64 {
-    v.as_u64()
-        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +71,7 @@ async fn sqs_consumer_with_the_extension_continues_the_producer_trace() {
     .await
     .expect("shutdown in time");
 
-    let spans = flushed_spans(&output);
+    let spans = spans(&output);
     let find = |name: &str| {
         spans
             .iter()
@@ -114,13 +84,13 @@ async fn sqs_consumer_with_the_extension_continues_the_producer_trace() {
     };
     let sqs = find("aws.sqs");
     let lambda = find("aws.lambda");
-    assert_eq!(as_u64(&sqs["trace_id"]), PRODUCER_TRACE);
+    assert_eq!(id(&sqs["trace_id"]), PRODUCER_TRACE);
     assert_eq!(
-        as_u64(&sqs["parent_id"]),
+        id(&sqs["parent_id"]),
         PRODUCER_SPAN,
         "the producer's span parents aws.sqs"
     );
-    assert_eq!(as_u64(&lambda["trace_id"]), PRODUCER_TRACE);
+    assert_eq!(id(&lambda["trace_id"]), PRODUCER_TRACE);
     assert_eq!(
         lambda["parent_id"], sqs["span_id"],
         "aws.sqs parents aws.lambda"

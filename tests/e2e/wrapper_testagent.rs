@@ -8,6 +8,7 @@ use ddlambda::config::Config;
 use ddlambda::extract::Chain;
 use ddlambda::spans::{ErrorInfo, EventInput, Invocation, RuntimeInfo};
 use ddlambda::streams::StreamsConfig;
+use ddlambda_tests::event_fixture;
 use ddlambda_tests::peers_tracer::{TestAgent, flatten};
 use serde_json::Value;
 
@@ -16,16 +17,6 @@ const CHECKS: [&str; 3] = [
     "meta_tracer_version_header",
     "trace_content_length",
 ];
-
-fn fixture(name: &str) -> Value {
-    let path = ddlambda_tests::workspace_root()
-        .join("tests/fixtures/events")
-        .join(name);
-    serde_json::from_slice(
-        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
 
 fn runtime(request_id: &str) -> RuntimeInfo<'_> {
     RuntimeInfo {
@@ -65,9 +56,9 @@ async fn wrapper_payloads_pass_the_test_agent_checks() {
     };
     let tracer = Tracer::new(config, Chain::new(), streams);
 
-    let sqs = fixture("sqs-batch.json");
+    let sqs = event_fixture("sqs-batch.json");
     Invocation::start(&tracer, Some(&sqs), runtime("req-sqs")).finish();
-    let api = fixture("api-gateway.json");
+    let api = event_fixture("api-gateway.json");
     Invocation::start(&tracer, Some(&api), runtime("req-api")).finish();
     let failing = Invocation::start(&tracer, EventInput::None, runtime("req-err"));
     failing.fail(&ErrorInfo {

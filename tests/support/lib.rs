@@ -23,6 +23,13 @@ pub fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
+/// An event fixture, `tests/fixtures/events/<name>`, parsed; panics naming the file otherwise.
+pub fn event_fixture(name: &str) -> serde_json::Value {
+    let path = workspace_root().join("tests/fixtures/events").join(name);
+    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The cargo target directory (`CARGO_TARGET_DIR`, else `<workspace>/target`).
 pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {

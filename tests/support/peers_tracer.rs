@@ -2,8 +2,6 @@
 //! ddapm-test-agent, with the house rule for absent peers (fail under
 //! `DDLAMBDA_REQUIRE_PEERS=1`, skip loudly otherwise) and processes killed by PID on drop.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,33 +28,18 @@ pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/payloads")
 }
 
-/// Runs a tracer workload to completion (bounded), returning its stderr on failure.
+/// Runs a tracer workload to completion (bounded, output drained while it runs, as
+/// [`crate::command::run`] does), returning its output on failure.
 pub fn run_workload(mut cmd: Command, timeout: Duration) -> Result<(), String> {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
-    let mut guard = ChildGuard(child);
-    let deadline = Instant::now() + timeout;
-    loop {
-        match guard.0.try_wait() {
-            Ok(Some(status)) => {
-                let mut err = String::new();
-                if let Some(mut e) = guard.0.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                return if status.success() {
-                    Ok(())
-                } else {
-                    Err(format!("{cmd:?} exited with {status}: {err}"))
-                };
-            }
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => return Err(format!("{cmd:?} still running after {timeout:?}")),
-            Err(e) => return Err(format!("waiting for {cmd:?}: {e}")),
-        }
+    let out = crate::command::run(&mut cmd, timeout);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?} exited with {}: {}",
+            out.status,
+            crate::command::output_text(&out)
+        ))
     }
 }
 
@@ -103,15 +86,14 @@ impl TestAgent {
             log_path: log_path.clone(),
             _child: child,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while agent.get("/test/session/traces").is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "ddapm-test-agent did not answer on port {port} within 60 s: {}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let up = crate::wait_until(Duration::from_secs(60), || {
+            agent.get("/test/session/traces").ok()
+        });
+        assert!(
+            up.is_some(),
+            "ddapm-test-agent did not answer on port {port} within 60 s: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
         Some(agent)
     }
 
@@ -145,16 +127,8 @@ impl TestAgent {
     /// Asserts that each of `checks` ran at least `times` times and never failed, by the test
     /// agent's `/test/trace_check/summary`.
     pub fn assert_checks_passed(&self, checks: &[&str], times: u64) {
-        let summary = crate::http::request(
-            &format!("127.0.0.1:{}", self.port),
-            "GET",
-            "/test/trace_check/summary",
-            &[],
-            b"",
-            Some(Duration::from_secs(10)),
-        )
-        .expect("summary")
-        .json();
+        let body = self.get("/test/trace_check/summary").expect("summary");
+        let summary: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         for check in checks {
             let result = &summary[check];
             assert!(
@@ -165,33 +139,20 @@ impl TestAgent {
         }
     }
 
-    /// A bare HTTP/1.1 GET (the test agent is plain loopback HTTP).
+    /// A GET to the test agent: the body, or an error unless it answers 200.
     fn get(&self, path: &str) -> std::io::Result<String> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        let r = crate::http::request(
+            &format!("127.0.0.1:{}", self.port),
+            "GET",
+            path,
+            &[],
+            b"",
+            Some(Duration::from_secs(10)),
         )?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
-        let raw = String::from_utf8_lossy(&raw);
-        let (head, body) = raw
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| std::io::Error::other("no HTTP head"))?;
-        if !head.starts_with("HTTP/1.1 200") {
-            return Err(std::io::Error::other(
-                head.lines().next().unwrap_or("").to_owned(),
-            ));
+        if r.status != 200 {
+            return Err(std::io::Error::other(format!("HTTP {}", r.status)));
         }
-        if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            return Ok(dechunk(body));
-        }
-        Ok(body.to_owned())
+        Ok(String::from_utf8_lossy(&r.body).into_owned())
     }
 }
 
@@ -205,19 +166,4 @@ pub fn flatten(traces: &serde_json::Value) -> Vec<serde_json::Value> {
         .flatten()
         .cloned()
         .collect()
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }

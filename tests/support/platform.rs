@@ -102,7 +102,8 @@ pub fn builder(ext: &ExtDir) -> ddlambda_platform::PlatformBuilder {
 /// the real `datadog-agent` extension. ddtrace sends to the extension's trace agent on
 /// `agent_port`, quietly (no instrumentation telemetry, no remote configuration); the
 /// extension sends to `intake_base` with a test API key, its DogStatsD and Telemetry listeners
-/// on free ports. Later `env` calls override these; callers add their own and build.
+/// on free ports. The script can `from lambda_loop import serve` (the Runtime API loop in
+/// `tests/fixtures/payloads`). Later `env` calls override these; callers add their own and build.
 pub fn ddtrace_under_extension(
     python: &std::path::Path,
     script: &std::path::Path,
@@ -119,6 +120,10 @@ pub fn ddtrace_under_extension(
         .account_id("123456789012")
         .memory_mb(256)
         .timeout(std::time::Duration::from_secs(60))
+        .env(
+            "PYTHONPATH",
+            crate::peers_tracer::fixtures_dir().display().to_string(),
+        )
         // The function's tracer.
         .env(
             "DD_TRACE_AGENT_URL",

@@ -175,7 +175,8 @@ fn main() {
                         .unwrap_or(0)
                         .saturating_sub(500);
                     while now_ms() < deadline
-                        && now_ms() - rec.last_batch_ms.load(Ordering::SeqCst) < 150
+                        // Saturating: a batch may land between the two reads.
+                        && now_ms().saturating_sub(rec.last_batch_ms.load(Ordering::SeqCst)) < 150
                     {
                         std::thread::sleep(Duration::from_millis(10));
                     }
